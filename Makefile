@@ -1,0 +1,39 @@
+# chartlake: two commands do everything on a fresh machine (Python 3.11, package registries only).
+#   make demo   generate the simulated January 2025 data, load, build, check and publish it
+#   make test   run the test suite
+#   make ui     the Dagster web UI on the same home
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.chartlake-installed
+export CHARTLAKE_HOME ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(CHARTLAKE_HOME)/dagster
+
+.PHONY: demo test test-fast ui setup clean-data bench
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+	$(BIN)/chartlake setup
+
+demo: setup
+	$(BIN)/chartlake demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+# Everything but the tests marked slow: for a quick loop while editing.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+ui: setup
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
+
+clean-data:
+	rm -rf $(CHARTLAKE_HOME)/raw $(CHARTLAKE_HOME)/lake $(CHARTLAKE_HOME)/serving $(CHARTLAKE_HOME)/quality \
+	  $(CHARTLAKE_HOME)/dagster $(CHARTLAKE_HOME)/demo_payloads $(CHARTLAKE_HOME)/.duckdb_extensions

@@ -1,0 +1,70 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='chart_date',
+        on_schema_change='fail'
+    )
+}}
+-- The name an app goes by on a day, across all storefronts: the base of dim_apps' name history.
+-- Names are localised per storefront, so one name is chosen per day: the US storefront's if the app
+-- charted there (analysts read English names), else the name seen in the most charts, then the
+-- alphabetically first, so the choice is deterministic.
+with
+
+entries as (
+
+    select app_id, chart_date, country, app_name, developer_name, developer_id
+    from {{ ref('fct_chart_entries') }}
+    where {{ in_date_window('chart_date') }}
+
+),
+
+candidates as (
+
+    select
+        app_id,
+        chart_date,
+        app_name,
+        developer_name,
+        count(*) as n_rows,
+        bool_or(country = 'us') as seen_in_us
+    from entries
+    group by all
+
+),
+
+chosen as (
+
+    select app_id, chart_date, app_name, developer_name
+    from candidates
+    qualify row_number() over (
+        partition by app_id, chart_date
+        order by seen_in_us desc, n_rows desc, app_name nulls last, developer_name nulls last
+    ) = 1
+
+),
+
+per_day as (
+
+    select
+        app_id,
+        chart_date,
+        max(developer_id) as developer_id,
+        count(distinct country) as countries_charted,
+        list_sort(list_distinct(list(app_name))) as names_seen
+    from entries
+    group by all
+
+)
+
+select
+    c.app_id,
+    c.chart_date,
+    c.app_name,
+    c.developer_name,
+    p.developer_id,
+    p.countries_charted,
+    p.names_seen
+from chosen as c
+inner join per_day as p using (app_id, chart_date)

@@ -1,0 +1,80 @@
+-- Apps with their name and developer history: a new version starts on the first day the app's daily name
+-- (int_app_names_daily) or developer differs from the day before. One row per app × version; valid_to is
+-- the next version's valid_from (exclusive), null for the current version. A table: valid_to of a version
+-- depends on later days.
+with
+
+daily as (
+
+    select app_id, chart_date, app_name, developer_name, developer_id, names_seen
+    from {{ ref('int_app_names_daily') }}
+
+),
+
+changes as (
+
+    select
+        *,
+        case
+            when lag(app_name) over w is not distinct from app_name
+                and lag(developer_name) over w is not distinct from developer_name
+                and lag(chart_date) over w is not null
+            then 0
+            else 1
+        end as starts_version
+    from daily
+    window w as (partition by app_id order by chart_date)
+
+),
+
+numbered as (
+
+    select
+        *,
+        sum(starts_version) over (
+            partition by app_id order by chart_date rows between unbounded preceding and current row
+        ) as version_number
+    from changes
+
+),
+
+versions as (
+
+    select
+        app_id,
+        version_number,
+        any_value(app_name) as app_name,
+        any_value(developer_name) as developer_name,
+        max(developer_id) as developer_id,
+        min(chart_date) as valid_from,
+        max(chart_date) as last_seen_date,
+        count(*) as days_seen
+    from numbered
+    group by app_id, version_number
+
+),
+
+known_names as (
+
+    select app_id, list_sort(list_distinct(flatten(list(names_seen)))) as known_names
+    from daily
+    group by app_id
+
+)
+
+select
+    v.app_id,
+    cast(v.version_number as integer) as version_number,
+    v.app_name,
+    v.developer_name,
+    v.developer_id,
+    v.valid_from,
+    lead(v.valid_from) over (partition by v.app_id order by v.valid_from) as valid_to,
+    lead(v.valid_from) over (partition by v.app_id order by v.valid_from) is null as is_current,
+    v.last_seen_date,
+    cast(v.days_seen as integer) as days_seen,
+    n.known_names,
+    w.app_id is not null as is_watchlisted
+from versions as v
+inner join known_names as n using (app_id)
+left join {{ ref('watchlist') }} as w on w.app_id = v.app_id

@@ -1,0 +1,193 @@
+"""The ``chartlake`` command: thin verbs over ``lib/`` and the Dagster job API.
+
+Runs go through the same Dagster assets the web UI materializes, recorded in the home's Dagster instance
+(``<home>/dagster``, which ``make ui`` uses too), so a CLI run shows in the UI's run history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from orchestration.config import DBT_PROJECT_DIR, Home
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chartlake", description=__doc__.splitlines()[0])
+    parser.add_argument("--home", help="chartlake home (default: $CHARTLAKE_HOME or data/)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("setup", help="install DuckDB extensions from the pip packages and parse the dbt project (offline)")
+
+    p = sub.add_parser("import", help="import saved payload files or archive folders into the raw store and lake")
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--no-land", action="store_true", help="only stage the payloads; land them later with `run`")
+
+    p = sub.add_parser("demo", help="generate the simulated January 2025 demo data, import it and run the pipeline")
+    p.add_argument("--countries", default=None, help="comma-separated storefronts (default: the 12 demo ones)")
+    p.add_argument("--start", type=_date, default=dt.date(2025, 1, 1))
+    p.add_argument("--end", type=_date, default=dt.date(2025, 1, 31), help="last chart date (inclusive)")
+    p.add_argument("--depth", type=int, default=100)
+
+    p = sub.add_parser("run", help="land, build, check and publish what the lake holds")
+    p.add_argument("--from", dest="start", type=_date, help="first chart date (default: earliest staged)")
+    p.add_argument("--to", dest="end", type=_date, help="last chart date, inclusive (default: latest staged)")
+
+    sub.add_parser("status", help="the lake's state: staged dates, failed payloads, recent snapshots")
+
+    args = parser.parse_args(argv)
+    home = Home.resolve(args.home).ensure()
+    # Everything downstream (dbt profile, Dagster resources) resolves the same home.
+    os.environ["CHARTLAKE_HOME"] = str(home.root)
+    try:
+        return COMMANDS[args.command](home, args)
+    except CliError as exc:
+        print(f"chartlake {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+class CliError(Exception):
+    pass
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def cmd_setup(home: Home, args) -> int:
+    from orchestration.lib import lake
+
+    ext = lake.install_extensions(home)
+    print(f"DuckDB extensions {', '.join(lake.EXTENSIONS)} installed offline in {ext}")
+    dbt = Path(sys.executable).parent / "dbt"
+    proc = subprocess.run([str(dbt), "parse", "--quiet"], cwd=DBT_PROJECT_DIR, env={**os.environ})
+    if proc.returncode != 0:
+        raise CliError("dbt parse failed (see above)")
+    print(f"dbt manifest written to {DBT_PROJECT_DIR / 'target' / 'manifest.json'}")
+    return 0
+
+
+def cmd_import(home: Home, args) -> int:
+    from orchestration.lib import ingest, lake
+    from orchestration.lib.payload_store import PayloadStore
+
+    run_id = f"import-{uuid.uuid4().hex[:12]}"
+    try:
+        with lake.session(home) as con:
+            results = ingest.stage_files(con, PayloadStore(home.raw), args.paths, run_id=run_id)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
+    _print_stage_summary(results)
+    failed = [r for r in results if r.status == "failed"]
+    if not args.no_land:
+        dates = sorted({k.chart_date for r in results for k in r.charts})
+        if dates:
+            _run_pipeline(home, dates[0], dates[-1], raw_only=True)
+    return 1 if failed else 0
+
+
+def _print_stage_summary(results) -> None:
+    counts = {s: sum(r.status == s for r in results) for s in ("staged", "unchanged", "failed")}
+    print(f"{len(results)} payloads: {counts['staged']} new, {counts['unchanged']} already stored, "
+          f"{counts['failed']} failed; {sum(r.entry_count for r in results if r.status == 'staged')} chart rows staged")
+    for r in results:
+        if r.status == "failed":
+            print(f"  FAILED {r.source} (payload_sha256={r.sha256 or '-'}): {r.error}", file=sys.stderr)
+
+
+def cmd_demo(home: Home, args) -> int:
+    from orchestration.sources import demo
+
+    countries = tuple(c.strip() for c in args.countries.split(",")) if args.countries else demo.DEFAULT_COUNTRIES
+    out = home.root / "demo_payloads"
+    files = demo.generate(out, start=args.start, end=args.end, countries=countries, depth=args.depth)
+    print(f"generated {len(files)} SIMULATED payload files in {out} ({args.start}..{args.end}, {len(countries)} storefronts)")
+    args.paths, args.no_land = [out], True
+    cmd_import(home, args)
+    _run_pipeline(home, args.start, args.end)
+    _print_demo_summary(home)
+    return 0
+
+
+def cmd_run(home: Home, args) -> int:
+    from orchestration.lib import lake
+
+    with lake.session(home) as con:
+        lake.ensure_raw_schema(con)
+        lo, hi = con.execute("select min(chart_date), max(chart_date) from raw.payloads where status='staged'").fetchone()
+    start, end = args.start or lo, args.end or hi
+    if start is None:
+        raise CliError("nothing staged in the lake: `chartlake import PATH...` first")
+    if end < start:
+        raise CliError(f"--to {end} is before --from {start}")
+    ok = _run_pipeline(home, start, end)
+    return 0 if ok else 1
+
+
+def cmd_status(home: Home, args) -> int:
+    from orchestration.lib import lake
+
+    if not home.lake_catalog.exists():
+        print(f"no lake yet at {home.lake}")
+        return 0
+    with lake.session(home, read_only=True) as con:
+        for line in con.execute("""
+            select status, count(*), min(chart_date), max(chart_date) from raw.payloads group by status order by 1
+        """).fetchall():
+            print(f"payloads {line[0]}: {line[1]} ({line[2]}..{line[3]})")
+        for row in con.execute("""
+            select chart_date, country, source_url, error from raw.payloads where status='failed'
+            order by chart_date desc limit 20""").fetchall():
+            print(f"  failed {row[0]} {row[1]}: {row[3]} ({row[2]})")
+        for s in lake.snapshots(con, limit=5):
+            print(f"snapshot {s['snapshot_id']} {s['snapshot_time']:%Y-%m-%d %H:%M:%S} {s['commit_message'] or ''}")
+    return 0
+
+
+def _run_pipeline(home: Home, start: dt.date, end: dt.date, *, raw_only: bool = False) -> bool:
+    """Materialize raw partitions day by day (each day its own data version), then the rest as one ranged run."""
+    from orchestration.defs import jobs
+
+    return jobs.run_range(home, start, end, raw_only=raw_only, log=print)
+
+
+def _print_demo_summary(home: Home) -> None:
+    from orchestration.lib import lake
+
+    with lake.session(home, read_only=True) as con:
+        rows = con.execute("select count(*) from raw.chart_entries").fetchone()[0]
+        snap = lake.current_snapshot(con)
+        print(f"\nraw rows loaded: {rows:,}; lake snapshot: {snap}")
+        top = _top5(con)
+    print("US top free iPhone apps on 2025-01-14 (SIMULATED demo data):")
+    for rank, name, app_id in top:
+        print(f"  #{rank} {name} ({app_id})")
+
+
+def _top5(con):
+    has_marts = con.execute(
+        "select count(*) from duckdb_tables() where schema_name='marts' and table_name='mart_daily_rankings'"
+    ).fetchone()[0]
+    rel = "marts.mart_daily_rankings" if has_marts else """(
+        select * from raw.chart_entries qualify dense_rank() over (
+            partition by store, country, device, chart, genre_id, chart_date
+            order by fetched_at desc, ingested_at desc, payload_sha256 desc) = 1)"""
+    return con.execute(f"""
+        select rank, app_name, app_id from {rel}
+        where country='us' and device='iphone' and chart='top-free' and chart_date=date '2025-01-14'
+          {"and genre_id is null" if not has_marts else ""}
+        order by rank limit 5""").fetchall()
+
+
+COMMANDS = {"setup": cmd_setup, "import": cmd_import, "demo": cmd_demo, "run": cmd_run, "status": cmd_status}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""The one ``Definitions`` of chartlake: every stage's assets, checks, jobs and resources."""
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration.defs.dbt.assets import chartlake_dbt_assets, dbt_executable, dbt_project
+from orchestration.defs.jobs import raw_job, warehouse_job
+from orchestration.defs.publish.assets import serving_chartlake
+from orchestration.defs.quality.checks import raw_chart_quality
+from orchestration.defs.raw.assets import raw_chart_entries
+from orchestration.defs.resources import AppleFeeds, ChartlakeHome
+
+defs = dg.Definitions(
+    assets=[raw_chart_entries, chartlake_dbt_assets, serving_chartlake],
+    asset_checks=[raw_chart_quality],
+    jobs=[raw_job, warehouse_job],
+    resources={
+        "chartlake": ChartlakeHome(),  # CHARTLAKE_HOME, resolved when a run starts
+        "apple_feeds": AppleFeeds(),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+    },
+)

@@ -1,0 +1,110 @@
+"""Write-audit-publish: the audited marts go to the serving DuckDB file that BI tools read."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+
+from orchestration.defs.dbt.assets import chartlake_dbt_assets, dbt_project
+from orchestration.defs.raw.partitions import daily_partitions
+from orchestration.defs.resources import ChartlakeHome
+from orchestration.lib import audit, lake, serving
+
+SERVING_KEY = dg.AssetKey(["serving", "chartlake"])
+
+# Partition columns decide what a quarantine holds back: a country-day for the daily marts; a country's
+# breakouts as a whole (a breakout spans days); dimensions always publish.
+MARTS = {
+    "fct_chart_entries": serving.MartSpec("marts.fct_chart_entries", ("country", "chart_date")),
+    "mart_daily_rankings": serving.MartSpec("marts.mart_daily_rankings", ("country", "chart_date")),
+    "mart_daily_country_summary": serving.MartSpec("marts.mart_daily_country_summary", ("country", "chart_date")),
+    "mart_breakouts": serving.MartSpec("marts.mart_breakouts", ("country",)),
+    "dim_apps": serving.MartSpec("marts.dim_apps"),
+    "dim_countries": serving.MartSpec("marts.dim_countries"),
+}
+
+
+class PublishBlocked(Exception):
+    pass
+
+
+def blocking_check_failures(instance: dg.DagsterInstance, check_keys) -> list[str]:
+    """Latest evaluation of each check guarding a published mart that failed at ERROR severity.
+
+    Blocking checks stop downstream steps within a run, but a later run could still reach publish past a failed
+    dbt test (dagster-io/dagster#25112), so publish looks at the latest results itself.
+    """
+    failures = []
+    for key in check_keys:
+        record = instance.get_latest_asset_check_evaluation_record(key)
+        if record is None or record.event is None or record.status.value != "FAILED":
+            continue
+        evaluation = record.event.dagster_event.event_specific_data
+        if getattr(evaluation, "severity", dg.AssetCheckSeverity.ERROR) == dg.AssetCheckSeverity.ERROR:
+            failures.append(f"{key.asset_key.to_user_string()}:{key.name} (run {record.run_id})")
+    return failures
+
+
+def descriptions() -> dict:
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    out = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] in ("model", "seed") and node["name"] in MARTS:
+            out[node["name"]] = {"description": node.get("description", ""),
+                                 "columns": {c: v.get("description", "") for c, v in node.get("columns", {}).items()}}
+    return out
+
+
+def all_quarantine_entries(home) -> list[serving.QuarantineEntry]:
+    entries = []
+    base = home.quality / "raw"
+    for day_dir in sorted(base.iterdir()) if base.exists() else []:
+        data = audit.read_quarantine(home, dt.date.fromisoformat(day_dir.name))
+        for e in (data or {}).get("entries", []):
+            if e.get("country"):
+                entries.append(serving.QuarantineEntry(country=e["country"], chart_date=dt.date.fromisoformat(day_dir.name),
+                                                       reason=e["reason"], payload_sha256=e.get("payload_sha256")))
+    return entries
+
+
+@dg.asset(
+    key=SERVING_KEY,
+    deps=[dg.AssetKey([name]) for name in MARTS],
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="serving",
+    kinds={"duckdb"},
+    owners=["team:chartlake"],
+    tags={"layer": "serving"},
+)
+def serving_chartlake(context: dg.AssetExecutionContext, chartlake: ChartlakeHome) -> dg.MaterializeResult:
+    """The BI database ``serving/chartlake.duckdb``: schema ``analytics`` with the audited marts, ``publish_log``
+    and ``quarantine``. Written to a new file and renamed into place; quarantined country-days keep their last
+    good published rows."""
+    home = chartlake.home()
+    mart_keys = {dg.AssetKey([m]) for m in MARTS}
+    guarded = [k for k in chartlake_dbt_assets.check_keys if k.asset_key in mart_keys]
+    failures = blocking_check_failures(context.instance, guarded)
+    if failures:
+        raise dg.Failure(description="not publishing: blocking checks failed: " + "; ".join(failures),
+                         metadata={"failed_checks": dg.MetadataValue.json(failures)})
+    quarantined = all_quarantine_entries(home)
+    with lake.session(home, read_only=True) as con:
+        snapshot = lake.current_snapshot(con)
+    window = context.partition_time_window
+    result = serving.publish(
+        home, lake_snapshot_id=snapshot, marts=MARTS, run_id=context.run.run_id, quarantined=quarantined,
+        check_summary={"checks_guarding_marts": len(guarded), "failed": failures,
+                       "window": [window.start.date().isoformat(), window.end.date().isoformat()],
+                       "quarantined": [f"{q.country}/{q.chart_date}" for q in quarantined]},
+        descriptions=descriptions(),
+    )
+    return dg.MaterializeResult(metadata={
+        "publish_id": result.publish_id,
+        "path": dg.MetadataValue.path(str(result.path)),
+        "lake_snapshot_id": result.lake_snapshot_id,
+        "row_counts": dg.MetadataValue.json(result.row_counts),
+        "carried_over": dg.MetadataValue.json(result.carried_over),
+        "partitions_quarantined": result.partitions_quarantined,
+        "quarantine": dg.MetadataValue.json([f"{q.country}/{q.chart_date}: {q.reason}" for q in quarantined]),
+    })

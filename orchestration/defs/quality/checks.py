@@ -1,0 +1,72 @@
+"""Great Expectations suites as Dagster asset checks, attached to the assets they guard.
+
+- ``raw_chart_quality`` (raw, per chart date, not blocking): runs the raw suite country by country. A country
+  whose feed breaks a blocking expectation (or did not parse) is quarantined in ``quality/raw/<date>/``, and
+  publish holds it back; the other countries of the day go on, so the check must not stop the run.
+- ``marts_quality`` (marts, blocking): grain, keys, referential integrity and reconciliation over the window
+  built. A failure here means the marts themselves are wrong, so nothing downstream may publish them.
+"""
+
+import datetime as dt
+
+import dagster as dg
+
+from orchestration.defs.raw.assets import RAW_CHART_ENTRIES
+from orchestration.defs.raw.partitions import daily_partitions
+from orchestration.defs.resources import ChartlakeHome
+from orchestration.lib import audit, lake
+
+
+@dg.asset_check(
+    asset=RAW_CHART_ENTRIES,
+    name="raw_chart_quality",
+    partitions_def=daily_partitions,
+    blocking=False,
+    description="GX raw suite per country: ranks 1..N contiguous, no duplicate rank/app, depth, app ids, country, "
+    "chart date; stale feed and new-app share as warnings. Failing countries are quarantined, not the day.",
+)
+def raw_chart_quality(context: dg.AssetCheckExecutionContext, chartlake: ChartlakeHome) -> dg.AssetCheckResult:
+    from orchestration.lib.quality import run_raw_suite
+
+    day = dt.date.fromisoformat(context.partition_key)
+    home = chartlake.home()
+    with lake.session(home, read_only=True) as con:
+        rows = audit.current_raw_rows(con, day, days_before=7)
+        failed = audit.failed_payloads(con, day)
+    today = rows[rows["chart_date"].dt.date == day] if len(rows) else rows
+    yesterday = rows[rows["chart_date"].dt.date == day - dt.timedelta(days=1)] if len(rows) else rows
+    history = rows[rows["chart_date"].dt.date < day] if len(rows) else rows
+    entries: list[dict] = []
+    per_country: dict[str, str] = {}
+    out_dir = home.quality / "raw" / day.isoformat()
+    for country, frame in today.groupby("country"):
+        prev = yesterday[yesterday["country"] == country]
+        result = run_raw_suite(
+            frame.reset_index(drop=True), country=country, chart_date=day,
+            previous_payload_hashes=set(prev["payload_sha256"]) if len(prev) else None,
+            previous_day=prev.reset_index(drop=True) if len(prev) else None,
+            recent_app_ids=set(history.loc[history["country"] == country, "app_id"]) if len(history) else None,
+        )
+        result.save(out_dir, country)
+        per_country[country] = result.describe()
+        if not result.passed:
+            reasons = "; ".join(f"{o.name} ({o.unexpected_count} unexpected)" for o in result.blocking_failures)
+            entries.append({"country": country, "reason": reasons or (result.error or "raw suite failed"),
+                            "payload_sha256": ",".join(result.failed_payloads) or None,
+                            "charts": result.failed_charts})
+    for f in failed:
+        entries.append({"country": f["country"], "reason": f"payload failed: {f['error']}",
+                        "payload_sha256": f["payload_sha256"], "charts": [], "source": f["source_url"]})
+    audit.write_quarantine(home, day, entries, context.run.run_id)
+    quarantined = sorted({e["country"] or "?" for e in entries})
+    return dg.AssetCheckResult(
+        passed=not entries,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "countries_checked": len(per_country),
+            "quarantined_countries": dg.MetadataValue.json(quarantined),
+            "quarantine": dg.MetadataValue.json(entries),
+            "results": dg.MetadataValue.json(per_country),
+            "data_docs": dg.MetadataValue.path(str(out_dir)),
+        },
+    )

@@ -1,0 +1,61 @@
+"""Reading the lake for the audits: a day's current raw rows and its history, and the quarantine file.
+
+The quarantine of a chart date is written by the raw check as ``quality/raw/<date>/quarantine.json`` and read by
+publish: a country-day listed there is not published (its last good published rows stay).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from orchestration.config import Home
+
+CHART_KEY = "store, country, device, chart, genre_id, chart_date"
+
+
+def current_raw_rows(con: duckdb.DuckDBPyConnection, day: dt.date, days_before: int = 0) -> pd.DataFrame:
+    """Raw rows of the current payload version of every chart in ``[day - days_before, day]``."""
+    return con.execute(f"""
+        with versions as (
+            select {CHART_KEY}, payload_sha256,
+                   row_number() over (partition by {CHART_KEY}
+                       order by max(fetched_at) desc, max(ingested_at) desc, payload_sha256 desc) as rn
+            from raw.chart_entries where chart_date between ? and ?
+            group by {CHART_KEY}, payload_sha256)
+        select e.* from raw.chart_entries e
+        join versions v on v.payload_sha256 = e.payload_sha256 and v.rn = 1
+          and v.store = e.store and v.country = e.country and v.device = e.device and v.chart = e.chart
+          and v.genre_id is not distinct from e.genre_id and v.chart_date = e.chart_date
+        order by e.country, e.device, e.chart, e.genre_id, e.rank""",
+        [day - dt.timedelta(days=days_before), day]).df()
+
+
+def failed_payloads(con: duckdb.DuckDBPyConnection, day: dt.date) -> list[dict]:
+    cur = con.execute("""select country, device, chart, source_url, payload_sha256, error from raw.payloads
+                         where status = 'failed' and chart_date = ? order by country, source_url""", [day])
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def quarantine_path(home: Home, day: dt.date) -> Path:
+    return home.quality / "raw" / day.isoformat() / "quarantine.json"
+
+
+def write_quarantine(home: Home, day: dt.date, entries: list[dict], run_id: str) -> Path:
+    path = quarantine_path(home, day)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"chart_date": day.isoformat(), "run_id": run_id, "entries": entries},
+                              indent=1, default=str))
+    tmp.replace(path)
+    return path
+
+
+def read_quarantine(home: Home, day: dt.date) -> dict | None:
+    path = quarantine_path(home, day)
+    return json.loads(path.read_text()) if path.exists() else None

@@ -1,0 +1,171 @@
+"""The one place that opens DuckDB connections to the lake.
+
+DuckLake and SQLite come from the pip packages ``duckdb-extension-ducklake`` / ``duckdb-extension-sqlite``:
+their signed binaries are installed into the home's extension directory with ``INSTALL '<path>'`` (signature
+checking stays on), so no step ever contacts DuckDB's extension server. The lake is a DuckLake with a SQLite
+catalog at ``<home>/lake/catalog.sqlite`` and Parquet files under ``<home>/lake/files/``; the dbt profile and
+the CLI attach the same layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from orchestration.config import Home
+
+LAKE_ALIAS = "lake"
+EXTENSIONS = ("ducklake", "sqlite")
+# SQLite catalog under concurrent readers and one writer: WAL plus a busy timeout, or clients see
+# "database is locked" (DESIGN.md).
+BUSY_TIMEOUT_MS = 30_000
+
+
+class LakeError(RuntimeError):
+    pass
+
+
+def extension_binary(name: str) -> Path:
+    """Path of the signed extension binary shipped by the ``duckdb-extension-<name>`` package."""
+    module = importlib.import_module(f"duckdb_extension_{name}")
+    root = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+    found = sorted(root.glob(f"{name}.duckdb_extension"))
+    if not found:
+        raise LakeError(
+            f"extension {name!r} for DuckDB {duckdb.__version__} not found in package duckdb-extension-{name} "
+            f"(looked in {root}); reinstall the project's pinned dependencies"
+        )
+    return found[0]
+
+
+def install_extensions(home: Home, con: duckdb.DuckDBPyConnection | None = None) -> Path:
+    """Install DuckLake and SQLite from the pip packages into ``home``'s extension directory (idempotent).
+
+    An installed extension is never fetched again, so dbt-duckdb's ``extensions: [ducklake, sqlite]`` then
+    works offline when its profile points at the same directory.
+    """
+    ext_dir = home.duckdb_extensions
+    ext_dir.mkdir(parents=True, exist_ok=True)
+    own = con is None
+    con = con or duckdb.connect(":memory:")
+    try:
+        con.execute(f"SET extension_directory = '{_sql_str(ext_dir)}'")
+        installed: set[str] = set()
+        for name, aliases in con.execute(
+            "select extension_name, aliases from duckdb_extensions() where installed"
+        ).fetchall():
+            installed.update([name, *(aliases or [])])  # sqlite installs as sqlite_scanner
+        for name in EXTENSIONS:
+            if name not in installed:
+                con.execute(f"INSTALL '{_sql_str(extension_binary(name))}'")
+    finally:
+        if own:
+            con.close()
+    return ext_dir
+
+
+def attach_sql(home: Home, alias: str = LAKE_ALIAS, read_only: bool = False) -> str:
+    # OVERRIDE_DATA_PATH: the catalog remembers the data path it was created with; a home that was moved or
+    # copied must still open with its own files directory.
+    opts = [
+        f"DATA_PATH '{_sql_str(home.lake_files)}/'",
+        "OVERRIDE_DATA_PATH true",
+        "META_JOURNAL_MODE 'WAL'",
+        f"META_BUSY_TIMEOUT {BUSY_TIMEOUT_MS}",
+    ]
+    if read_only:
+        opts.append("READ_ONLY")
+    return f"ATTACH 'ducklake:sqlite:{_sql_str(home.lake_catalog)}' AS {alias} ({', '.join(opts)})"
+
+
+def connect(home: Home | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB session with the lake attached as ``lake`` and selected with ``USE``."""
+    home = home or Home.resolve()
+    if read_only and not home.lake_catalog.exists():
+        raise LakeError(f"no lake at {home.lake_catalog}: load some charts first (chartlake import / demo)")
+    home.lake_files.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(":memory:")
+    try:
+        install_extensions(home, con)
+        for name in EXTENSIONS:
+            con.execute(f"LOAD {name}")
+        con.execute(attach_sql(home, read_only=read_only))
+        con.execute(f"USE {LAKE_ALIAS}")
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+@contextlib.contextmanager
+def session(home: Home | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(home, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def set_commit_message(con: duckdb.DuckDBPyConnection, message: str, **extra) -> None:
+    """Label the current transaction's DuckLake snapshot (call inside BEGIN ... COMMIT)."""
+    con.execute(
+        f"CALL {LAKE_ALIAS}.set_commit_message(?, ?, extra_info => ?)",
+        ["chartlake", message, json.dumps(extra, sort_keys=True, default=str)],
+    )
+
+
+def current_snapshot(con: duckdb.DuckDBPyConnection) -> int | None:
+    row = con.execute(f"select max(snapshot_id) from {LAKE_ALIAS}.snapshots()").fetchone()
+    return row[0] if row else None
+
+
+def snapshots(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict]:
+    cur = con.execute(
+        f"select snapshot_id, snapshot_time, commit_message, commit_extra_info, changes "
+        f"from {LAKE_ALIAS}.snapshots() order by snapshot_id desc limit {int(limit)}"
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def _sql_str(value: object) -> str:
+    return str(value).replace("'", "''")
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw layer's tables if missing (one snapshot, only the first time)."""
+    from orchestration.sources.canonical import RAW_COLUMNS
+
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where database_name = ? and schema_name = 'raw' "
+        "and table_name in ('chart_entries', 'payloads')",
+        [LAKE_ALIAS],
+    ).fetchone()[0]
+    if exists == 2:
+        return
+    cols = ",\n  ".join(f"{name} {typ}" for name, typ in RAW_COLUMNS)
+    con.execute("BEGIN")
+    try:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE_ALIAS}.raw")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {LAKE_ALIAS}.raw.chart_entries (\n  {cols}\n)")
+        con.execute(
+            f"""CREATE TABLE IF NOT EXISTS {LAKE_ALIAS}.raw.payloads (
+  payload_sha256 VARCHAR,   -- the payload's file in the raw store
+  store VARCHAR, country VARCHAR, device VARCHAR, chart VARCHAR, genre_id INTEGER, chart_date DATE,
+  source_url VARCHAR, source_format VARCHAR, http_status INTEGER,
+  fetched_at TIMESTAMP, run_id VARCHAR, registered_at TIMESTAMP,
+  status VARCHAR,           -- staged | failed
+  error VARCHAR,
+  entry_count INTEGER
+)"""
+        )
+        set_commit_message(con, "create raw schema")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise

@@ -1,0 +1,13 @@
+"""Great Expectations suites for chartlake's raw, staging and marts layers, as plain Python.
+
+Each ``run_*_suite`` takes pandas frames (read through short-lived read-only lake connections by the caller)
+and returns a ``SuiteResult``: ``passed`` (every blocking expectation held), ``warnings``, per-expectation
+outcomes, and ``failed_charts`` so one bad chart or country can be quarantined. No Dagster here: the asset
+checks in ``orchestration/defs/quality/`` wrap these functions.
+"""
+
+from orchestration.lib.quality.marts import run_marts_suite, run_staging_suite
+from orchestration.lib.quality.raw import run_raw_suite
+from orchestration.lib.quality.result import ExpectationOutcome, SuiteResult
+
+__all__ = ["ExpectationOutcome", "SuiteResult", "run_marts_suite", "run_raw_suite", "run_staging_suite"]

@@ -1,0 +1,343 @@
+"""Runs Great Expectations on pandas frames and turns GX's results into ``ExpectationOutcome``s.
+
+Why pandas: GX 1.24's SQL datasource over DuckDB returns empty metric results (DESIGN.md), so every suite
+validates frames read through short-lived read-only lake connections. GX takes seconds to import and set up,
+so one ephemeral context is built per process and reused; a lock serialises use because a GX context is not
+thread safe.
+
+Group-wise rules GX lacks (per-chart rank ranges, per-chart depth, day-over-day comparisons) are computed in
+pandas as helper columns or one-row-per-chart frames; GX still evaluates every rule, and GX's verdict is the
+outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable
+
+import pandas as pd
+
+from orchestration.lib.quality.result import MAX_LISTED, ExpectationOutcome
+
+CHART_KEY = "chart_key"  # helper column: ChartKey.label() of the row's chart
+CHART_KEY_COLUMNS = ("store", "country", "device", "chart", "genre_id", "chart_date")
+
+_lock = threading.RLock()
+_state: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One expectation of a suite with its severity and the reason for it."""
+
+    name: str
+    expectation: Any  # a great_expectations.expectations.Expectation
+    blocking: bool
+    reason: str
+
+
+def blocking(name: str, expectation: Any, reason: str) -> Rule:
+    return Rule(name, expectation, True, reason)
+
+
+def warning(name: str, expectation: Any, reason: str) -> Rule:
+    return Rule(name, expectation, False, reason)
+
+
+def gx():
+    """The ``great_expectations`` module, imported on first use (it costs about 2.5 s)."""
+    import great_expectations
+
+    return great_expectations
+
+
+def gxe():
+    import great_expectations.expectations as expectations
+
+    return expectations
+
+
+def _context():
+    """The process's ephemeral GX context with one pandas dataframe asset; built once."""
+    if "batch_definition" not in _state:
+        g = gx()
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        ctx = g.get_context(mode="ephemeral")
+        # Progress bars on every validation flood Dagster's captured logs.
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+        asset = ctx.data_sources.add_pandas("chartlake").add_dataframe_asset("frame")
+        _state["context"] = ctx
+        _state["batch_definition"] = asset.add_batch_definition_whole_dataframe("whole_frame")
+        _state["counter"] = 0
+    return _state["context"], _state["batch_definition"]
+
+
+def gx_version() -> str:
+    return gx().__version__
+
+
+def validate_frame(
+    suite_name: str,
+    frame_name: str,
+    df: pd.DataFrame,
+    rules: Iterable[Rule],
+    *,
+    key_columns: tuple[str, ...] = (),
+) -> tuple[list[ExpectationOutcome], Any]:
+    """Validate ``df`` against ``rules`` in one GX run; return our outcomes and GX's validation result.
+
+    ``key_columns`` (present in ``df``) are reported for each unexpected row, which is how a failure is traced
+    to the chart (``chart_key``) and payload (``payload_sha256``) it came from.
+    """
+    rules = list(rules)
+    if not rules:
+        return [], None
+    g = gx()
+    key_columns = tuple(c for c in key_columns if c in df.columns)
+    result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": MAX_LISTED}
+    if key_columns:
+        result_format = {
+            "result_format": "COMPLETE",
+            "partial_unexpected_count": MAX_LISTED,
+            "unexpected_index_column_names": list(key_columns),
+            "return_unexpected_index_query": False,
+        }
+    by_name = {r.name: r for r in rules}
+    with _lock:
+        ctx, batch_definition = _context()
+        _state["counter"] += 1
+        gx_suite_name = f"{suite_name}.{frame_name}.{_state['counter']}"
+        suite = g.ExpectationSuite(name=gx_suite_name)
+        for r in rules:
+            exp = r.expectation  # rules are built per run, so they can carry this run's meta
+            exp.meta = {**(exp.meta or {}), "rule": r.name, "blocking": r.blocking, "reason": r.reason}
+            suite.add_expectation(exp)
+        suite = ctx.suites.add(suite)
+        try:
+            batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
+            res = batch.validate(suite, result_format=result_format)
+        finally:
+            # Suites are per run (their parameters are the partition's); do not let them pile up.
+            ctx.suites.delete(gx_suite_name)
+    outcomes = []
+    seen = set()
+    for r in res.results:
+        cfg = r.expectation_config
+        name = cfg.meta.get("rule")
+        rule = by_name[name]
+        seen.add(name)
+        outcomes.append(_outcome(rule, frame_name, cfg, r, key_columns))
+    for name in by_name.keys() - seen:  # GX dropped an expectation: that is a failure, not a pass
+        rule = by_name[name]
+        outcomes.append(
+            ExpectationOutcome(
+                name=name, expectation_type=type(rule.expectation).__name__, frame=frame_name, column=None,
+                blocking=rule.blocking, reason=rule.reason, success=False, error="GX returned no result",
+            )
+        )
+    order = {r.name: i for i, r in enumerate(rules)}
+    outcomes.sort(key=lambda o: order[o.name])
+    return outcomes, res
+
+
+def _outcome(rule: Rule, frame_name: str, cfg, r, key_columns) -> ExpectationOutcome:
+    kwargs = cfg.kwargs
+    column = kwargs.get("column") or (
+        ",".join(c for c in (kwargs.get("column_A"), kwargs.get("column_B")) if c)
+        or ",".join(kwargs.get("column_list") or [])
+        or None
+    )
+    result = r.result or {}
+    exc = r.exception_info or {}
+    error = None
+    if exc.get("raised_exception"):
+        error = exc.get("exception_message")
+    else:  # several metrics: GX nests the infos by metric id
+        for info in exc.values() if isinstance(exc, dict) else []:
+            if isinstance(info, dict) and info.get("raised_exception"):
+                error = info.get("exception_message")
+                break
+    charts: list[str] | None = None
+    payloads: list[str] = []
+    index_list = result.get("unexpected_index_list")
+    if CHART_KEY in key_columns:
+        charts = sorted({str(i.get(CHART_KEY)) for i in index_list or [] if isinstance(i, dict)})
+        if not r.success and not charts:
+            charts = None  # failed without naming rows: it concerns the whole frame
+        payloads = sorted(
+            {str(i["payload_sha256"]) for i in index_list or [] if isinstance(i, dict) and i.get("payload_sha256")}
+        )
+    if key_columns and CHART_KEY not in key_columns and index_list:
+        # Non-chart frames (schema, dims): the keys of the unexpected rows are the useful values.
+        values = [i.get(key_columns[0]) for i in index_list if isinstance(i, dict)]
+    else:
+        values = result.get("partial_unexpected_list")
+    return ExpectationOutcome(
+        name=rule.name,
+        expectation_type=cfg.type,
+        frame=frame_name,
+        column=column,
+        blocking=rule.blocking,
+        reason=rule.reason,
+        success=bool(r.success) and error is None,
+        unexpected_count=result.get("unexpected_count"),
+        unexpected_values=list(values or [])[:MAX_LISTED],
+        charts=charts if not r.success else [],
+        payloads=payloads,
+        observed_value=result.get("observed_value"),
+        error=error,
+    )
+
+
+def render_gx_page(validation_result) -> str:
+    """GX's own Data Docs page for one validation result (the renderer GX's local sites use)."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    with _lock:
+        return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(validation_result))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Helpers that prepare frames for GX
+
+
+def chart_labels(df: pd.DataFrame) -> pd.Series:
+    """``ChartKey.label()`` for every row, built from whatever key columns the frame has ("?" if absent)."""
+    if df.empty:
+        return pd.Series([], index=df.index, dtype=object)
+
+    def col(name: str) -> pd.Series:
+        if name not in df.columns:
+            return pd.Series("?", index=df.index, dtype=object)
+        return df[name].astype(object).where(df[name].notna(), None).map(lambda v: "None" if v is None else v)
+
+    genre = df["genre_id"] if "genre_id" in df.columns else pd.Series(None, index=df.index, dtype=object)
+    genre_part = genre.map(lambda g: "" if g is None or pd.isna(g) else f"/genre={int(g)}" if _is_int(g) else f"/genre={g}")
+    dates = df["chart_date"] if "chart_date" in df.columns else pd.Series(None, index=df.index, dtype=object)
+    date_part = dates.map(_date_str)
+    return (
+        col("store").astype(str) + "/" + col("country").astype(str) + "/" + col("device").astype(str) + "/"
+        + col("chart").astype(str) + genre_part.astype(str) + "/" + date_part.astype(str)
+    )
+
+
+def _is_int(v) -> bool:
+    try:
+        return float(v).is_integer()
+    except (TypeError, ValueError):
+        return False
+
+
+def _date_str(v) -> str:
+    d = to_date(v)
+    return d.isoformat() if d else "None"
+
+
+def to_date(v) -> dt.date | None:
+    if v is None:
+        return None
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if isinstance(v, pd.Timestamp):
+        return v.date()
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    try:
+        return pd.Timestamp(v).date()
+    except (TypeError, ValueError):
+        return None
+
+
+# Kinds of the canonical DuckDB types, and how a pandas column shows each one. DuckDB hands pandas 3 a VARCHAR
+# as ``str`` (or ``object`` when all null), INTEGER as int32/Int32, DATE/TIMESTAMP as datetime64, DECIMAL as
+# float64; frames built elsewhere may hold python dates or Decimals in object columns.
+def duckdb_kind(duckdb_type: str) -> str:
+    t = duckdb_type.upper()
+    if t.startswith(("VARCHAR", "TEXT")):
+        return "string"
+    if t in ("INTEGER", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT"):
+        return "integer"
+    if t == "DATE":
+        return "date"
+    if t.startswith("TIMESTAMP"):
+        return "timestamp"
+    if t.startswith(("DECIMAL", "DOUBLE", "FLOAT", "NUMERIC")):
+        return "number"
+    if t == "BOOLEAN":
+        return "boolean"
+    return t.lower()
+
+
+def pandas_kind(s: pd.Series, expected: str | None = None) -> str:
+    """The kind a column's values actually have. An all-null column fits any kind (it is a nullable column)."""
+    values = s.dropna()
+    if values.empty:
+        return expected or "null"
+    api = pd.api.types
+    if api.is_bool_dtype(s):
+        return "boolean"
+    if api.is_integer_dtype(s):
+        return "integer"
+    if api.is_float_dtype(s):
+        # Integer columns with nulls become float64 on some paths; whole numbers still count as integers.
+        if expected == "integer" and (values % 1 == 0).all():
+            return "integer"
+        return "number"
+    if api.is_datetime64_any_dtype(s):
+        if expected == "date":
+            return "date" if (values == values.dt.normalize()).all() else "timestamp"
+        return "timestamp"
+    if api.is_string_dtype(s) and not api.is_object_dtype(s):
+        return "string"
+    types = {type(v) for v in values}
+    if types <= {str}:
+        return "string"
+    if types <= {dt.date}:
+        return "date"
+    if types <= {dt.datetime, pd.Timestamp}:
+        return "date" if expected == "date" and all(v == pd.Timestamp(v).normalize() for v in values) else "timestamp"
+    if types <= {int, bool} and bool not in types:
+        return "integer"
+    if types <= {int, float, Decimal}:
+        return "number"
+    return "mixed:" + ",".join(sorted(t.__name__ for t in types))
+
+
+def schema_frame(df: pd.DataFrame, columns: list[tuple[str, str]]) -> pd.DataFrame:
+    """One row per expected column: whether it is present and which kind its values have."""
+    rows = []
+    for name, duck_type in columns:
+        expected = duckdb_kind(duck_type)
+        present = name in df.columns
+        actual = pandas_kind(df[name], expected) if present else "missing"
+        if expected == "number" and actual == "integer":
+            actual = "number"  # a price column of whole numbers is still a number
+        rows.append({"column": name, "present": present, "expected_kind": expected, "actual_kind": actual})
+    return pd.DataFrame(rows, columns=["column", "present", "expected_kind", "actual_kind"])
+
+
+def schema_rules(prefix: str, *, blocking_types: bool = True) -> list[Rule]:
+    e = gxe()
+    return [
+        blocking(
+            f"{prefix}columns_present",
+            e.ExpectColumnValuesToBeInSet(column="present", value_set=[True]),
+            "every later rule and every downstream model reads these columns by name",
+        ),
+        Rule(
+            f"{prefix}column_types",
+            e.ExpectColumnPairValuesToBeEqual(column_A="actual_kind", column_B="expected_kind"),
+            blocking_types,
+            "values of the wrong type would be cast or compared wrongly downstream (dates as text, ids as floats)",
+        ),
+    ]

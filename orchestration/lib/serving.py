@@ -1,0 +1,482 @@
+"""The serving writer: publish audited marts from the lake into the DuckDB file BI tools read.
+
+Write-audit-publish, last step. The lake (DuckLake) holds every version of the marts; BI tools read one
+small DuckDB file, ``<home>/serving/chartlake.duckdb``, read-only. This module builds a *new* file next to it
+from one lake snapshot (time travel, ``AT (VERSION => n)``), then fsyncs it and renames it into place with
+``os.replace``. So:
+
+- a reader holding the old file open keeps its inode and keeps reading the old, complete state; a reader
+  that opens the path afterwards gets the new, complete state; nobody ever sees a half-written file;
+- the pipeline never opens the serving path for writing (it reads the previous file read-only, for
+  carry-over), so a BI tool's read-only connection never blocks a publish, and a publish never blocks it.
+
+Grain of what is written, in schema ``analytics``:
+
+- one table per mart (same name as given in ``marts``), rows as of the lake snapshot, except the rows of
+  quarantined partitions, which are carried over unchanged from the previous serving file so an analyst keeps
+  the last good data for that country/day;
+- ``publish_log``: one row per publish ever made (carried over, plus the new one);
+- ``quarantine``: one row per quarantined partition per publish (carried over, plus the new ones).
+
+The file is written with an explicit ``STORAGE_VERSION`` (v1.0.0): BI drivers bundle older DuckDB releases,
+and a file in DuckDB 1.5's default storage format does not open in them.
+
+Readers in a long-lived process should open the file with ``duckdb.connect(':memory:')`` + ``ATTACH ...
+(READ_ONLY)`` or close every connection before reopening: ``duckdb.connect(path)`` reuses an already-open
+database instance for the same path, i.e. the *old* file after a swap (see ``read_publish_log``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import duckdb
+
+from orchestration.config import Home
+from orchestration.lib import lake
+
+SCHEMA = "analytics"
+# Oldest storage format DuckDB 1.5.5 writes: readable by DuckDB >= 1.0 (Metabase's driver bundled 1.4 in 2026).
+STORAGE_VERSION = "v1.0.0"
+PUBLISH_LOG = "publish_log"
+QUARANTINE = "quarantine"
+# Partition keys that get their own column in ``analytics.quarantine`` (the chart key, DESIGN.md); any other
+# key an entry names is kept in the ``partition`` JSON column.
+QUARANTINE_KEY_COLUMNS: list[tuple[str, str]] = [
+    ("country", "VARCHAR"),
+    ("chart_date", "DATE"),
+    ("store", "VARCHAR"),
+    ("device", "VARCHAR"),
+    ("chart", "VARCHAR"),
+    ("genre_id", "INTEGER"),
+]
+_RESERVED = {PUBLISH_LOG, QUARANTINE}
+_RELATION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}")
+
+_PUBLISH_LOG_DDL = f"""CREATE TABLE {{db}}.{SCHEMA}.{PUBLISH_LOG} (
+  publish_id BIGINT NOT NULL,
+  published_at TIMESTAMP NOT NULL,
+  lake_snapshot_id BIGINT NOT NULL,
+  run_id VARCHAR,
+  partitions_published BIGINT NOT NULL,
+  partitions_quarantined BIGINT NOT NULL,
+  check_summary VARCHAR
+)"""
+_QUARANTINE_DDL = (
+    f"CREATE TABLE {{db}}.{SCHEMA}.{QUARANTINE} (\n  publish_id BIGINT NOT NULL,\n  "
+    + ",\n  ".join(f"{c} {t}" for c, t in QUARANTINE_KEY_COLUMNS)
+    + ",\n  partition VARCHAR,\n  reason VARCHAR,\n  payload_sha256 VARCHAR\n)"
+)
+_OWN_COMMENTS: dict[str, dict[str, Any]] = {
+    PUBLISH_LOG: {
+        "description": "One row per publish of this file: which lake snapshot it shows, which run wrote it, "
+        "what was quarantined and the check results it was audited with. Grain: publish.",
+        "columns": {
+            "publish_id": "Increasing number of the publish; the highest one is what this file shows.",
+            "published_at": "When the file was written (UTC).",
+            "lake_snapshot_id": "DuckLake snapshot the marts were read from (query it again with "
+            "AT (VERSION => lake_snapshot_id)).",
+            "run_id": "Orchestrator run that published.",
+            "partitions_published": "Distinct partitions (per partition-column set) taken from the lake.",
+            "partitions_quarantined": "Quarantined partitions: their rows were kept from the previous publish.",
+            "check_summary": "JSON: the data-quality check results this publish was audited with.",
+        },
+    },
+    QUARANTINE: {
+        "description": "Partitions held back by a publish: their rows in the marts are the last good ones "
+        "(carried over from the previous publish), not the lake's. Grain: publish x partition.",
+        "columns": {
+            "publish_id": "Publish that held the partition back (see publish_log).",
+            "country": "ISO 3166-1 alpha-2 country code, lower case.",
+            "chart_date": "Chart day.",
+            "store": "Store, when the quarantine is narrower than country x day.",
+            "device": "Device (iphone|ipad), when the quarantine is narrower than country x day.",
+            "chart": "Chart (top-free|top-paid|top-grossing), when narrower than country x day.",
+            "genre_id": "Genre (null: all apps, or the key was not given; see partition).",
+            "partition": "JSON of exactly the keys the quarantine names (absent key = every value).",
+            "reason": "Why the partition failed its audit.",
+            "payload_sha256": "Raw payload behind the failure, if one is known (file in the raw store).",
+        },
+    },
+}
+
+
+class ServingError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class MartSpec:
+    """A lake relation to publish and the columns that make up its partitions.
+
+    ``relation`` is the relation inside the lake (``marts.mart_daily_rankings``). ``partition_columns`` is
+    empty for marts that are not partitioned (dimensions): those are always published from the lake.
+    """
+
+    relation: str
+    partition_columns: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "partition_columns", tuple(self.partition_columns))
+        # The relation is spliced into SQL: accept only a dotted name of plain identifiers.
+        if not _RELATION.fullmatch(self.relation):
+            raise ServingError(f"MartSpec: {self.relation!r} is not a lake relation name like marts.fct_x")
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """One partition held back from publication.
+
+    ``country`` and ``chart_date`` always; ``keys`` narrows it further (``store``, ``device``, ``chart``,
+    ``genre_id``, ...). A key that is absent means every value; ``genre_id: None`` present means the overall
+    chart. Applied to a mart, only the keys that are among the mart's partition columns count, so a
+    quarantine narrower than a mart's partitions holds back the whole enclosing partition (never publishes
+    rows derived from a bad payload).
+    """
+
+    country: str
+    chart_date: dt.date
+    reason: str
+    payload_sha256: str | None = None
+    keys: Mapping[str, Any] = field(default_factory=dict)
+
+    def partition(self) -> dict[str, Any]:
+        clash = {"country", "chart_date"} & set(self.keys)
+        if clash:
+            raise ServingError(f"quarantine entry for {self.country}/{self.chart_date}: {sorted(clash)} "
+                               "belong in their own fields, not in keys")
+        return {"country": self.country, "chart_date": _as_date(self.chart_date), **dict(self.keys)}
+
+    @classmethod
+    def for_chart(cls, key, reason: str, payload_sha256: str | None = None) -> "QuarantineEntry":
+        """Quarantine exactly one chart (an ``orchestration.sources.canonical.ChartKey``)."""
+        return cls(
+            country=key.country,
+            chart_date=key.chart_date,
+            reason=reason,
+            payload_sha256=payload_sha256,
+            keys={"store": key.store, "device": key.device, "chart": key.chart, "genre_id": key.genre_id},
+        )
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    publish_id: int
+    path: Path
+    lake_snapshot_id: int
+    row_counts: dict[str, int]  # analytics table -> rows in the new file (marts, publish_log, quarantine)
+    carried_over: dict[str, int]  # mart -> rows kept from the previous file for quarantined partitions
+    partitions_published: int
+    partitions_quarantined: int
+
+
+def publish(
+    home: Home,
+    *,
+    lake_snapshot_id: int,
+    marts: Mapping[str, MartSpec],
+    run_id: str,
+    quarantined: list[QuarantineEntry],
+    check_summary: Mapping[str, Any],
+    descriptions: Mapping[str, Any],
+) -> PublishResult:
+    """Write a new serving file from lake snapshot ``lake_snapshot_id`` and swap it into place.
+
+    ``marts`` maps the serving table name to the lake relation. ``descriptions`` maps a table name to
+    ``{"description": str, "columns": {column: str | {"description": str}}}`` (the shape of a dbt
+    manifest node, so dbt's docs can be fed as they are); missing entries just leave no comment.
+    Publishes are serialized with a lock file beside the serving file.
+    """
+    if not marts:
+        raise ServingError("publish: no marts given")
+    bad = sorted(set(marts) & _RESERVED)
+    if bad:
+        raise ServingError(f"publish: mart names {bad} clash with the serving file's own tables")
+    for name in marts:
+        if not name.isidentifier():
+            raise ServingError(f"publish: mart name {name!r} is not a plain identifier")
+    entries = [(q, q.partition()) for q in quarantined]
+    summary_json = json.dumps(check_summary, sort_keys=True, default=str)
+
+    home.serving.mkdir(parents=True, exist_ok=True)
+    target = home.serving_db
+    with _publish_lock(target):
+        wal = target.with_name(target.name + ".wal")
+        if wal.exists():
+            # The pipeline never writes the serving file in place: a WAL means something opened it
+            # read-write. Replaying it onto a freshly swapped-in file would be wrong, so stop here.
+            raise ServingError(
+                f"{wal} exists: something opened the serving file {target} read-write (BI tools must open it "
+                "read-only). Close that client; if none is running, remove the .wal file and publish again."
+            )
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            result = _build(
+                home, tmp, target, lake_snapshot_id, marts, run_id, entries, summary_json, descriptions
+            )
+            _fsync_path(tmp)
+            os.replace(tmp, target)
+            _fsync_path(target.parent)
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+    return result
+
+
+def _build(home, tmp, target, snapshot, marts, run_id, entries, summary_json, descriptions) -> PublishResult:
+    con = lake.connect(home, read_only=True)
+    try:
+        _check_snapshot(con, home, snapshot)
+        has_prev = target.exists()
+        if has_prev:
+            try:
+                con.execute(f"ATTACH '{_q(target)}' AS prev (READ_ONLY)")
+            except duckdb.Error as exc:
+                raise ServingError(
+                    f"cannot read the previous serving file {target} read-only (a client holding it "
+                    f"read-write blocks this; BI tools must open it read-only): {exc}"
+                ) from exc
+        prev_tables = _tables(con, "prev") if has_prev else set()
+        con.execute(f"ATTACH '{_q(tmp)}' AS s (STORAGE_VERSION '{STORAGE_VERSION}')")
+        con.execute(f"CREATE SCHEMA s.{SCHEMA}")
+
+        row_counts: dict[str, int] = {}
+        carried: dict[str, int] = {}
+        published_parts: set[tuple] = set()
+        for name, spec in marts.items():
+            n, c, parts = _copy_mart(con, name, spec, snapshot, entries, "prev" if name in prev_tables else None)
+            row_counts[name], carried[name] = n, c
+            published_parts |= parts
+
+        prev_log = PUBLISH_LOG in prev_tables
+        publish_id = 1
+        con.execute(_PUBLISH_LOG_DDL.format(db="s"))
+        if prev_log:
+            con.execute(f"INSERT INTO s.{SCHEMA}.{PUBLISH_LOG} BY NAME SELECT * FROM prev.{SCHEMA}.{PUBLISH_LOG}")
+            publish_id = con.execute(
+                f"SELECT coalesce(max(publish_id), 0) + 1 FROM prev.{SCHEMA}.{PUBLISH_LOG}"
+            ).fetchone()[0]
+        con.execute(
+            f"INSERT INTO s.{SCHEMA}.{PUBLISH_LOG} VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [publish_id, _utcnow(), snapshot, run_id, len(published_parts), len(entries), summary_json],
+        )
+
+        con.execute(_QUARANTINE_DDL.format(db="s"))
+        if QUARANTINE in prev_tables:
+            con.execute(f"INSERT INTO s.{SCHEMA}.{QUARANTINE} BY NAME SELECT * FROM prev.{SCHEMA}.{QUARANTINE}")
+        for q, part in entries:
+            con.execute(
+                f"INSERT INTO s.{SCHEMA}.{QUARANTINE} VALUES (?, {', '.join('?' for _ in QUARANTINE_KEY_COLUMNS)}, ?, ?, ?)",
+                [publish_id, *(part.get(c) for c, _ in QUARANTINE_KEY_COLUMNS),
+                 json.dumps(part, sort_keys=True, default=str), q.reason, q.payload_sha256],
+            )
+        for own in (PUBLISH_LOG, QUARANTINE):
+            row_counts[own] = con.execute(f"SELECT count(*) FROM s.{SCHEMA}.{own}").fetchone()[0]
+
+        for table in [*marts, PUBLISH_LOG, QUARANTINE]:
+            _comment(con, table, descriptions.get(table) or _OWN_COMMENTS.get(table))
+        con.execute("CHECKPOINT s")
+        con.execute("DETACH s")
+        if has_prev:
+            con.execute("DETACH prev")
+    finally:
+        con.close()
+    return PublishResult(
+        publish_id=publish_id,
+        path=target,
+        lake_snapshot_id=snapshot,
+        row_counts=row_counts,
+        carried_over=carried,
+        partitions_published=len(published_parts),
+        partitions_quarantined=len(entries),
+    )
+
+
+def _copy_mart(con, name, spec: MartSpec, snapshot, entries, prev_db) -> tuple[int, int, set[tuple]]:
+    """Create ``s.analytics.<name>``: lake rows outside quarantine + previous rows inside it."""
+    source = f"{lake.LAKE_ALIAS}.{spec.relation} AT (VERSION => {int(snapshot)})"
+    try:
+        cols = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    except duckdb.Error as exc:
+        raise ServingError(
+            f"mart {name!r}: cannot read lake relation {spec.relation!r} at snapshot {snapshot}: {exc}"
+        ) from exc
+    types = {c[0]: c[1] for c in cols}
+    missing = [p for p in spec.partition_columns if p not in types]
+    if missing:
+        raise ServingError(
+            f"mart {name!r} ({spec.relation} at snapshot {snapshot}): partition columns {missing} not in "
+            f"its columns {sorted(types)}"
+        )
+    pred, params = _quarantine_predicate(spec, types, entries)
+    target = f"s.{SCHEMA}.{_ident(name)}"
+    order = f" ORDER BY {', '.join(map(_ident, spec.partition_columns))}" if spec.partition_columns else ""
+    keep = f" WHERE NOT coalesce({pred}, false)" if pred else ""
+    con.execute(f"CREATE TABLE {target} AS SELECT * FROM {source}{keep}{order}", params)
+
+    carried = 0
+    if pred and prev_db:
+        prev_cols = {
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
+                "AND table_name = ?",
+                [prev_db, SCHEMA, name],
+            ).fetchall()
+        }
+        if all(p in prev_cols for p in spec.partition_columns):
+            # Columns the mart gained since the previous publish stay null for carried rows; dropped ones go.
+            common = [c for c in types if c in prev_cols]
+            col_list = ", ".join(map(_ident, common))
+            carried = con.execute(
+                f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {prev_db}.{SCHEMA}.{_ident(name)} "
+                f"WHERE coalesce({pred}, false)",
+                params,
+            ).fetchone()[0]
+    n = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+    parts: set[tuple] = set()
+    if spec.partition_columns:
+        pcols = ", ".join(map(_ident, spec.partition_columns))
+        for row in con.execute(f"SELECT DISTINCT {pcols} FROM {source}{keep}", params).fetchall():
+            parts.add((spec.partition_columns, tuple(row)))
+    return n, carried, parts
+
+
+def _quarantine_predicate(spec: MartSpec, types: dict[str, str], entries) -> tuple[str | None, list]:
+    """SQL that is true for rows of a quarantined partition of this mart, with its parameters."""
+    clauses, params = [], []
+    for q, part in entries:
+        keys = [k for k in spec.partition_columns if k in part]
+        if not keys:
+            continue
+        conds = []
+        for k in keys:
+            # Cast the value to the column's type: a date given as text still matches a DATE column.
+            conds.append(f"{_ident(k)} IS NOT DISTINCT FROM CAST(? AS {types[k]})")
+            params.append(part[k])
+        clauses.append("(" + " AND ".join(conds) + ")")
+    if not clauses:
+        return None, []
+    return "(" + " OR ".join(clauses) + ")", params
+
+
+def _comment(con, table: str, doc: Any) -> None:
+    if not doc:
+        return
+    if isinstance(doc, str):
+        doc = {"description": doc}
+    if doc.get("description"):
+        con.execute(f"COMMENT ON TABLE s.{SCHEMA}.{_ident(table)} IS '{_q(doc['description'])}'")
+    existing = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = 's' AND schema_name = ? "
+            "AND table_name = ?",
+            [SCHEMA, table],
+        ).fetchall()
+    }
+    for col, cdoc in (doc.get("columns") or {}).items():
+        text = cdoc.get("description") if isinstance(cdoc, Mapping) else cdoc
+        # dbt docs may describe columns the mart no longer has; a stale doc must not fail a publish.
+        if text and col in existing:
+            con.execute(f"COMMENT ON COLUMN s.{SCHEMA}.{_ident(table)}.{_ident(col)} IS '{_q(text)}'")
+
+
+def read_publish_log(path: str | os.PathLike) -> list[dict]:
+    """The publish log of a serving file, oldest first; ``[]`` when the file does not exist.
+
+    Opens through ``ATTACH ... (READ_ONLY)`` from an in-memory database: ``duckdb.connect(path)`` would reuse
+    a database instance this process already has open for the path, which after a swap is the old file.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH '{_q(path)}' AS srv (READ_ONLY)")
+        if PUBLISH_LOG not in _tables(con, "srv"):
+            raise ServingError(f"{path} has no {SCHEMA}.{PUBLISH_LOG}: not a chartlake serving file")
+        cur = con.execute(f"SELECT * FROM srv.{SCHEMA}.{PUBLISH_LOG} ORDER BY publish_id")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]
+    finally:
+        con.close()
+
+
+def last_publish(home: Home) -> dict | None:
+    """The newest publish_log row of ``home``'s serving file, or None if nothing was published yet."""
+    log = read_publish_log(home.serving_db)
+    return log[-1] if log else None
+
+
+@contextlib.contextmanager
+def _publish_lock(target: Path) -> Iterator[None]:
+    # Two publishes at once would both read publish_id n and both write n + 1; the second rename would win
+    # and lose the first's log row. An advisory lock beside the file serializes them (released on exit,
+    # also when the process dies).
+    lock_path = target.with_name(f".{target.name}.publish.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _check_snapshot(con, home: Home, snapshot: int) -> None:
+    known = con.execute(
+        f"SELECT count(*) FROM {lake.LAKE_ALIAS}.snapshots() WHERE snapshot_id = ?", [int(snapshot)]
+    ).fetchone()[0]
+    if not known:
+        latest = lake.current_snapshot(con)
+        raise ServingError(
+            f"lake snapshot {snapshot} does not exist in {home.lake_catalog} (latest is {latest})"
+        )
+
+
+def _tables(con, db: str) -> set[str]:
+    return {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?", [db, SCHEMA]
+        ).fetchall()
+    }
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _as_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _q(value: object) -> str:
+    return str(value).replace("'", "''")

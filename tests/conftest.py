@@ -1,0 +1,57 @@
+"""Shared fixtures: every test that touches state gets its own temporary chartlake home."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestration.config import Home
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_CHARTS = (REPO.parent / "shared" / "real_charts").resolve()
+
+
+@pytest.fixture
+def home(tmp_path) -> Home:
+    return Home(tmp_path / "home").ensure()
+
+
+@pytest.fixture
+def real_charts() -> Path:
+    if not REAL_CHARTS.is_dir():
+        pytest.skip(f"real chart archives not present at {REAL_CHARTS} (see ../shared/real_charts/README.md)")
+    return REAL_CHARTS
+
+
+def v2_payload(country: str, chart: str, apps: list[tuple[str, str]], updated: str = "2025-01-14T12:00:00Z") -> bytes:
+    """A small Apple RSS v2 payload (structure as Apple serves it) listing ``apps`` as (id, name) in rank order."""
+    kind = "top-free" if chart == "top-free" else "top-paid"
+    url = f"https://rss.applemarketingtools.com/api/v2/{country}/apps/{kind}/{len(apps)}/apps.json"
+    feed = {
+        "feed": {
+            "title": "Top Free Apps" if kind == "top-free" else "Top Paid Apps",
+            "id": url,
+            "author": {"name": "Apple", "url": "https://www.apple.com/"},
+            "links": [{"self": url}],
+            "copyright": "Copyright © 2025 Apple Inc. All rights reserved.",
+            "country": country,
+            "icon": "https://www.apple.com/favicon.ico",
+            "updated": updated,
+            "results": [
+                {
+                    "artistName": f"Dev {app_id}",
+                    "id": app_id,
+                    "name": name,
+                    "releaseDate": "2020-01-01",
+                    "kind": "apps",
+                    "artworkUrl100": "https://is1-ssl.mzstatic.com/image/thumb/x/100x100bb.png",
+                    "genres": [],
+                    "url": f"https://apps.apple.com/{country}/app/x/id{app_id}",
+                }
+                for app_id, name in apps
+            ],
+        }
+    }
+    return json.dumps(feed, ensure_ascii=False).encode()
