@@ -7,11 +7,11 @@ from orchestration.defs.dbt.assets import chartlake_dbt_assets, dbt_executable, 
 from orchestration.defs.jobs import raw_job, warehouse_job
 from orchestration.defs.publish.assets import serving_chartlake
 from orchestration.defs.quality.checks import raw_chart_quality
-from orchestration.defs.raw.assets import raw_chart_entries
+from orchestration.defs.raw.assets import raw_chart_entries, raw_payloads
 from orchestration.defs.resources import AppleFeeds, ChartlakeHome
 
 defs = dg.Definitions(
-    assets=[raw_chart_entries, chartlake_dbt_assets, serving_chartlake],
+    assets=[raw_payloads, raw_chart_entries, chartlake_dbt_assets, serving_chartlake],
     asset_checks=[raw_chart_quality],
     jobs=[raw_job, warehouse_job],
     resources={

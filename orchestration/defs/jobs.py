@@ -10,17 +10,15 @@ import dagster as dg
 
 from orchestration.config import Home
 from orchestration.defs.raw.assets import RAW_CHART_ENTRIES
-from orchestration.defs.raw.partitions import daily_partitions
 
 raw_job = dg.define_asset_job(
-    "raw_job", selection=dg.AssetSelection.assets(RAW_CHART_ENTRIES), partitions_def=daily_partitions,
+    "raw_job", selection=dg.AssetSelection.assets(RAW_CHART_ENTRIES),
     description="Land one chart date's payloads in the lake.",
 )
 # Everything after raw: dbt models and their tests, quality checks, publish. Run as one ranged run per backfill.
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(RAW_CHART_ENTRIES),
-    partitions_def=daily_partitions,
     description="Build, check and publish the marts for a chart-date window.",
 )
 

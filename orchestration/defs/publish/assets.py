@@ -69,7 +69,7 @@ def all_quarantine_entries(home) -> list[serving.QuarantineEntry]:
 
 @dg.asset(
     key=SERVING_KEY,
-    deps=[dg.AssetKey([name]) for name in MARTS],
+    deps=[dg.AssetKey(["marts", name]) for name in MARTS],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="serving",
@@ -82,7 +82,7 @@ def serving_chartlake(context: dg.AssetExecutionContext, chartlake: ChartlakeHom
     and ``quarantine``. Written to a new file and renamed into place; quarantined country-days keep their last
     good published rows."""
     home = chartlake.home()
-    mart_keys = {dg.AssetKey([m]) for m in MARTS}
+    mart_keys = {dg.AssetKey(["marts", m]) for m in MARTS}
     guarded = [k for k in chartlake_dbt_assets.check_keys if k.asset_key in mart_keys]
     failures = blocking_check_failures(context.instance, guarded)
     if failures:

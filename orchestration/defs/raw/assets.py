@@ -11,6 +11,16 @@ from orchestration.lib import ingest, lake
 
 RAW_CHART_ENTRIES = dg.AssetKey(["raw", "chart_entries"])
 
+# The payload registry is written by whatever stages payloads (`chartlake import`, the daily fetch, the inbox
+# sensor), not by one asset: declared so the dbt source that reads it has a home in the graph.
+raw_payloads = dg.AssetSpec(
+    ["raw", "payloads"],
+    group_name="raw",
+    kinds={"duckdb", "ducklake"},
+    description="Registry of every staged payload (raw store hash, chart key, source URL, status staged|failed, "
+    "error). Grain: payload x chart key. Written by chartlake import, the daily fetch and the inbox sensor.",
+)
+
 
 class RawLoadConfig(dg.Config):
     fetch: bool = False
