@@ -22,7 +22,7 @@ def demo_home(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("CHARTLAKE_HOME", str(home.root))
     try:
-        rc = cli.main(["--home", str(home.root), "demo", "--countries", "us,fr,gb,ca", "--start", "2025-01-10",
+        rc = cli.main(["--home", str(home.root), "demo", "--countries", "us,fr,gb,ca", "--start", "2025-01-08",
                        "--end", "2025-01-20"])
     finally:
         mp.undo()
@@ -73,3 +73,32 @@ def test_plain_dbt_cli_builds_against_the_same_lake(demo_home):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "ERROR=0" in proc.stdout
+
+
+def _serving(home):
+    return duckdb.connect(str(home.serving_db), read_only=True)
+
+
+def test_january_2025_story_in_the_published_marts(demo_home):
+    """Issue 3's acceptance facts, read from what analysts see (the serving DB)."""
+    con = _serving(demo_home)
+    try:
+        breakouts = con.execute("""select country, max(country_spread) from analytics.mart_breakouts
+            where app_id = '741292507' and device = 'iphone' and chart = 'top-free'
+              and breakout_date between date '2025-01-10' and date '2025-01-17'
+            group by country order by country""").fetchall()
+        countries = {c for c, _ in breakouts}
+        assert {"us", "fr"} <= countries, breakouts
+        assert all(spread >= 2 for c, spread in breakouts if c in ("us", "fr")), breakouts
+
+        overtaken = con.execute("""select sum(watchlist_overtaken_count) from analytics.mart_daily_country_summary
+            where country = 'us' and chart = 'top-free' and chart_date between date '2025-01-10' and date '2025-01-16'
+        """).fetchone()[0]
+        assert overtaken and overtaken > 0
+
+        tiktok_exit = con.execute("""select min(chart_date) from analytics.mart_daily_country_summary
+            where country = 'us' and device = 'iphone' and chart = 'top-free'
+              and list_contains(chart_exited_app_ids, '835599320')""").fetchone()[0]
+        assert str(tiktok_exit) in ("2025-01-18", "2025-01-19")
+    finally:
+        con.close()
