@@ -1,0 +1,141 @@
+"""Is what BI tools read recent? A check on the serving file's data, not on when it was last written.
+
+A publish can succeed and still show old charts (a country's feed failed for days and its rows were carried over
+from quarantine, or the daily fetch was off), so the check reads the newest ``chart_date`` per storefront from
+the serving file itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import dagster as dg
+import duckdb
+
+from orchestration.defs.resources import AppleFeeds, ChartlakeHome
+
+# The key of orchestration.defs.publish.assets.serving_chartlake, spelled out so that importing the check does not
+# load the dbt project.
+SERVING_KEY = dg.AssetKey(["serving", "chartlake"])
+FRESHNESS_HOURS_ENV = "CHARTLAKE_FRESHNESS_HOURS"
+DEFAULT_FRESHNESS_HOURS = 36.0
+RANKINGS = "analytics.mart_daily_rankings"
+
+
+def freshness_hours() -> float:
+    raw = os.environ.get(FRESHNESS_HOURS_ENV)
+    if raw is None or not raw.strip():
+        return DEFAULT_FRESHNESS_HOURS
+    try:
+        hours = float(raw)
+    except ValueError:
+        raise ValueError(f"{FRESHNESS_HOURS_ENV}={raw!r} is not a number of hours") from None
+    if hours <= 0:
+        raise ValueError(f"{FRESHNESS_HOURS_ENV}={raw!r} must be a positive number of hours")
+    return hours
+
+
+def newest_chart_dates(serving_db) -> dict[str, dt.date]:
+    """Newest ``chart_date`` per country in the serving file's ``mart_daily_rankings``.
+
+    Opened through ``ATTACH ... (READ_ONLY)`` from an in-memory database: never a write lock on the file BI tools
+    read, and never a stale database instance of this process after a publish swapped the file.
+    """
+    con = duckdb.connect(":memory:")
+    try:
+        path = str(serving_db).replace("'", "''")
+        con.execute(f"ATTACH '{path}' AS s (READ_ONLY)")
+        rows = con.execute(f"SELECT country, max(chart_date) FROM s.{RANKINGS} GROUP BY country").fetchall()
+    finally:
+        con.close()
+    return {country: day for country, day in rows if country is not None and day is not None}
+
+
+def evaluate_freshness(newest: dict[str, dt.date], countries: list[str], max_age_hours: float,
+                       now: dt.datetime) -> tuple[list[str], dict[str, float | None]]:
+    """Stale countries (sorted) and each country's age in hours (None = no rows at all).
+
+    A chart date's age counts from its start (00:00 UTC): with the default 36 h and a 06:15 daily fetch, a day
+    that was fetched is fresh until noon of the next day, six hours after the next fetch should have replaced it.
+    """
+    now = now.astimezone(dt.timezone.utc) if now.tzinfo else now.replace(tzinfo=dt.timezone.utc)
+    ages: dict[str, float | None] = {}
+    for country in countries:
+        day = newest.get(country)
+        if day is None:
+            ages[country] = None
+            continue
+        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+        ages[country] = round((now - start).total_seconds() / 3600, 2)
+    stale = sorted(c for c, age in ages.items() if age is None or age > max_age_hours)
+    return stale, ages
+
+
+@dg.asset_check(
+    asset=SERVING_KEY,
+    name="serving_freshness",
+    description="Fails when the newest published chart date of any configured storefront (AppleFeeds.countries) "
+    "is older than CHARTLAKE_FRESHNESS_HOURS (default 36 h, counted from the chart day's start in UTC), or when "
+    "nothing was published yet.",
+)
+def serving_freshness(chartlake: ChartlakeHome, apple_feeds: AppleFeeds) -> dg.AssetCheckResult:
+    home = chartlake.home()
+    max_age = freshness_hours()
+    countries = apple_feeds.country_list()
+    path = home.serving_db
+    base = {"serving_file": dg.MetadataValue.path(str(path)), "max_age_hours": max_age,
+            "countries_expected": dg.MetadataValue.json(countries)}
+    if not path.exists():
+        return dg.AssetCheckResult(
+            passed=False,
+            description=f"no serving file at {path}: nothing was published yet (run the daily job or "
+            "`chartlake` build/publish first)",
+            metadata={**base, "stale_countries": dg.MetadataValue.json(countries)},
+        )
+    try:
+        newest = newest_chart_dates(path)
+    except duckdb.Error as exc:
+        return dg.AssetCheckResult(
+            passed=False,
+            description=f"cannot read {RANKINGS} from serving file {path}: {exc}",
+            metadata={**base, "stale_countries": dg.MetadataValue.json(countries)},
+        )
+    now = dt.datetime.now(dt.timezone.utc)
+    stale, ages = evaluate_freshness(newest, countries, max_age, now)
+    if stale:
+        described = ", ".join(
+            f"{c} ({'no rows' if ages[c] is None else f'newest {newest[c].isoformat()}, {ages[c]:.0f} h old'})"
+            for c in stale)
+        description = f"stale storefronts (older than {max_age:g} h): {described}"
+    else:
+        description = f"all {len(countries)} storefronts have a chart date newer than {max_age:g} h"
+    return dg.AssetCheckResult(
+        passed=not stale,
+        description=description,
+        metadata={
+            **base,
+            "newest_chart_date": dg.MetadataValue.json({c: d.isoformat() for c, d in sorted(newest.items())}),
+            "age_hours": dg.MetadataValue.json(ages),
+            "stale_countries": dg.MetadataValue.json(stale),
+            "checked_at": now.isoformat(timespec="seconds"),
+        },
+    )
+
+
+# The check also runs after every publish (it belongs to the serving asset, so jobs that publish run it). This job
+# and its hourly schedule evaluate it on their own: when the daily run breaks before publishing, nothing else
+# would notice that the served charts are getting old. Reading one local file, it is safe to leave on.
+freshness_job = dg.define_asset_job(
+    "freshness_job",
+    selection=dg.AssetSelection.checks(serving_freshness),
+    description="Evaluate the serving file's freshness check alone.",
+)
+freshness_schedule = dg.ScheduleDefinition(
+    name="freshness_schedule",
+    job=freshness_job,
+    cron_schedule="45 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Hourly: is the newest published chart date of every storefront recent enough?",
+)

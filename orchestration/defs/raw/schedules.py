@@ -1,0 +1,90 @@
+"""The daily run: fetch today's charts from Apple, then build, check and publish them.
+
+One run per chart date, over every asset (raw, dbt models and their tests, quality checks, publish): the raw
+asset fetches the storefronts and charts the ``AppleFeeds`` resource names, so changing what is fetched is a
+resource change, not a code change.
+
+When it runs is ``CHARTLAKE_FETCH_CRON`` (default ``15 6 * * *``, UTC). A schedule's cron string is part of its
+definition, so the variable is read once, when the code location loads (``build_daily_schedule()`` below is
+called while ``orchestration.definitions`` is imported); restart ``dagster dev`` / reload the code location
+after changing it. Everything else is read when a tick is evaluated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import dagster as dg
+
+from orchestration.defs.resources import AppleFeeds
+
+FETCH_CRON_ENV = "CHARTLAKE_FETCH_CRON"
+# 06:15 UTC: Apple's charts for the day have settled in every storefront we fetch by then, and it is early
+# enough that Europe's analysts see the day's ranks when they start work.
+DEFAULT_FETCH_CRON = "15 6 * * *"
+RAW_OP = "raw__chart_entries"
+
+# Every asset, so one run lands the day and then builds, checks and publishes it. The assets' backfill policies
+# differ (dbt and publish: single run; raw: none), so Dagster gives this job one partition per run: right for a
+# fetch, which only ever means today. Ranged backfills go through raw_job + warehouse_job (`run_range`).
+daily_job = dg.define_asset_job(
+    "daily_job",
+    selection=dg.AssetSelection.all(),
+    description="Fetch today's Apple charts, land them, then build, check and publish the marts for that day.",
+)
+
+
+def fetch_cron() -> str:
+    """The daily schedule's cron string (UTC), from ``CHARTLAKE_FETCH_CRON``."""
+    return (os.environ.get(FETCH_CRON_ENV) or DEFAULT_FETCH_CRON).strip()
+
+
+def daily_run_request(chart_date: dt.date, apple_feeds: AppleFeeds) -> dg.RunRequest:
+    """The run for one chart date: fetch on, one partition; run_key makes a retried tick request it once."""
+    key = chart_date.isoformat()
+    return dg.RunRequest(
+        run_key=f"daily:{key}",
+        partition_key=key,
+        run_config={"ops": {RAW_OP: {"config": {"fetch": True}}}},
+        # What the run will ask Apple for, visible on the run page before it starts.
+        tags={"chartlake/trigger": "daily_schedule",
+              "chartlake/countries": ",".join(apple_feeds.country_list()),
+              "chartlake/charts": apple_feeds.charts},
+    )
+
+
+def build_daily_schedule(cron: str | None = None, name: str = "daily_schedule") -> dg.ScheduleDefinition:
+    """The daily fetch schedule at ``cron`` (UTC; default: ``CHARTLAKE_FETCH_CRON``, read now)."""
+    from_env = cron is None
+    cron = cron or fetch_cron()
+    try:
+        return _daily_schedule(cron, name)
+    except dg.DagsterInvalidDefinitionError as exc:
+        source = f"{FETCH_CRON_ENV}={cron!r}" if from_env else f"cron {cron!r}"
+        raise ValueError(f"{source} is not a valid cron string (example: {DEFAULT_FETCH_CRON!r}): {exc}") from exc
+
+
+def _daily_schedule(cron: str, name: str) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name=name,
+        job=daily_job,
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,  # turned on deliberately: it calls Apple
+        description="Fetch the configured storefronts and charts for today's chart date (UTC), then build, "
+        "check and publish. Time: CHARTLAKE_FETCH_CRON (default 06:15 UTC), read when the code location loads.",
+    )
+    def _daily(context: dg.ScheduleEvaluationContext, apple_feeds: AppleFeeds):
+        # Today's chart is the one Apple serves now; the partition is the tick's date in UTC, not the wall clock,
+        # so a late or replayed tick still asks for the day it was scheduled for.
+        when = context.scheduled_execution_time or dt.datetime.now(dt.timezone.utc)
+        when = when.astimezone(dt.timezone.utc) if when.tzinfo else when
+        if not apple_feeds.country_list():
+            return dg.SkipReason("AppleFeeds.countries is empty: no storefront to fetch")
+        return daily_run_request(when.date(), apple_feeds)
+
+    return _daily
+
+
+daily_schedule = build_daily_schedule()

@@ -1,0 +1,107 @@
+"""Issue 4's acceptance: a defect injected into one country's day is quarantined with its reason, every other
+country publishes, the raw payload is kept, and that country's previously published rows stay unchanged."""
+
+import json
+import shutil
+
+import duckdb
+import pytest
+
+from orchestration import cli
+from orchestration.config import Home
+from orchestration.lib.payload_store import PayloadStore, sha256_hex
+
+pytestmark = pytest.mark.slow
+
+DAY = "2025-01-14"
+
+
+def _chartlake(home: Home, *args: str) -> int:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CHARTLAKE_HOME", str(home.root))
+    try:
+        return cli.main(["--home", str(home.root), *args])
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """Publish 1 of a small demo slice; each test works on its own copy of this home."""
+    home = Home(tmp_path_factory.mktemp("quarantine") / "home")
+    assert _chartlake(home, "demo", "--countries", "us,fr,gb", "--start", "2025-01-08", "--end", DAY) == 0
+    return home
+
+
+@pytest.fixture
+def home(published, tmp_path):
+    copy = Home(tmp_path / "home")
+    shutil.copytree(published.root, copy.root)  # a moved home must still open: DESIGN.md
+    return copy
+
+
+def _fr_payload(home: Home) -> dict:
+    path = home.root / "demo_payloads" / DAY / "fr-iphone-top-free.json"
+    return json.loads(path.read_text())
+
+
+def _corrected(doc: dict) -> dict:
+    doc["feed"]["updated"] = doc["feed"]["updated"].replace("10:00:00", "20:00:00")  # a later version, same day
+    return doc
+
+
+def _duplicate_app(doc):
+    results = doc["feed"]["results"]
+    results[5] = dict(results[2])
+    return _corrected(doc)
+
+
+def _cut_to_10(doc):
+    doc["feed"]["results"] = doc["feed"]["results"][:10]
+    return _corrected(doc)
+
+
+DEFECTS = {
+    "html": (lambda doc: None, "payload failed"),
+    "duplicate_app": (_duplicate_app, "unique"),
+    "cut_to_10": (_cut_to_10, "depth"),
+}
+
+
+def _rows(home, country):
+    con = duckdb.connect(str(home.serving_db), read_only=True)
+    try:
+        return con.execute(f"""select device, chart, rank, app_id, app_name from analytics.mart_daily_rankings
+            where country = '{country}' and chart_date = date '{DAY}' order by all""").fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_defect_quarantines_only_that_country_day(home, tmp_path, defect):
+    make, reason_word = DEFECTS[defect]
+    fr_before, us_before = _rows(home, "fr"), _rows(home, "us")
+    assert fr_before and us_before
+    doc = make(_fr_payload(home))
+    content = b"<!DOCTYPE html><html><body>Temporarily unavailable</body></html>" if doc is None \
+        else json.dumps(doc).encode()
+    bad = tmp_path / f"fr-iphone-top-free-{DAY}.json"
+    bad.write_bytes(content)
+    _chartlake(home, "import", "--no-land", str(bad))
+    assert _chartlake(home, "run", "--from", DAY, "--to", DAY) in (0, 1)
+
+    con = duckdb.connect(str(home.serving_db), read_only=True)
+    try:
+        log = con.execute("select publish_id from analytics.publish_log order by publish_id").fetchall()
+        quarantine = con.execute("""select country, chart_date, reason, payload_sha256 from analytics.quarantine
+                                    where publish_id = 2""").fetchall()
+    finally:
+        con.close()
+    assert [r[0] for r in log] == [1, 2]
+    assert [(c, str(d)) for c, d, _, _ in quarantine] == [("fr", DAY)]
+    assert reason_word in quarantine[0][2].lower()
+    sha = sha256_hex(content)
+    assert sha in (quarantine[0][3] or "")
+    assert PayloadStore(home.raw).get(sha) == content  # the bad payload is kept
+    assert _rows(home, "fr") == fr_before  # the last good published rows stay
+    assert _rows(home, "us") == us_before and _rows(home, "gb")  # other countries publish
