@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -149,7 +150,34 @@ def cmd_status(home: Home, args) -> int:
             print(f"  failed {row[0]} {row[1]}: {row[3]} ({row[2]})")
         for s in lake.snapshots(con, limit=5):
             print(f"snapshot {s['snapshot_id']} {s['snapshot_time']:%Y-%m-%d %H:%M:%S} {s['commit_message'] or ''}")
+    _print_publish_status(home)
     return 0
+
+
+def _print_publish_status(home: Home) -> None:
+    import duckdb
+
+    from orchestration.lib import serving
+
+    last = serving.last_publish(home)
+    if last is None:
+        print("no publish yet")
+        return
+    print(f"last publish #{last['publish_id']} at {last['published_at']:%Y-%m-%d %H:%M:%S} "
+          f"(lake snapshot {last['lake_snapshot_id']}, run {last['run_id']})")
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH '{home.serving_db}' AS s (READ_ONLY)")
+        rows = con.execute("""select country, chart_date, reason from s.analytics.quarantine
+                              where publish_id = ? order by chart_date, country""", [last["publish_id"]]).fetchall()
+    finally:
+        con.close()
+    print(f"quarantined partitions: {len(rows)}")
+    for country, chart_date, reason in rows:
+        print(f"  {country} {chart_date}: {reason}")
+    summary = last.get("check_summary")
+    failed = (json.loads(summary) if isinstance(summary, str) else summary or {}).get("failed") or []
+    print(f"failing blocking checks: {', '.join(failed) if failed else 'none'}")
 
 
 def _run_pipeline(home: Home, start: dt.date, end: dt.date, *, raw_only: bool = False) -> bool:
