@@ -7,7 +7,7 @@ from orchestration.defs.dbt.assets import chartlake_dbt_assets, dbt_executable, 
 from orchestration.defs.jobs import raw_job, warehouse_job
 from orchestration.defs.publish.assets import serving_chartlake
 from orchestration.defs.publish.checks import freshness_job, freshness_schedule, serving_freshness
-from orchestration.defs.quality.checks import raw_chart_quality
+from orchestration.defs.quality.checks import marts_quality, raw_chart_quality
 from orchestration.defs.raw.assets import raw_chart_entries, raw_payloads
 from orchestration.defs.raw.schedules import daily_job, daily_schedule
 from orchestration.defs.raw.sensors import inbox_sensor
@@ -15,7 +15,7 @@ from orchestration.defs.resources import AppleFeeds, ChartlakeHome
 
 defs = dg.Definitions(
     assets=[raw_payloads, raw_chart_entries, chartlake_dbt_assets, serving_chartlake],
-    asset_checks=[raw_chart_quality, serving_freshness],
+    asset_checks=[raw_chart_quality, marts_quality, serving_freshness],
     jobs=[raw_job, warehouse_job, daily_job, freshness_job],
     schedules=[daily_schedule, freshness_schedule],
     sensors=[inbox_sensor],

@@ -43,6 +43,8 @@ def test_checks_are_attached_to_their_assets():
     graph = defs.resolve_asset_graph()
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert ("raw/chart_entries", "raw_chart_quality") in checks
+    assert ("marts/mart_daily_rankings", "marts_quality") in checks
+    assert ("serving/chartlake", "serving_freshness") in checks
     # dbt tests arrive as checks on their models: every mart has some.
     for mart in ("fct_chart_entries", "mart_daily_rankings", "mart_daily_country_summary", "mart_breakouts"):
         assert any(a == f"marts/{mart}" for a, _ in checks), mart

@@ -11,6 +11,7 @@ from orchestration.defs.resources import ChartlakeHome
 from orchestration.lib import audit, lake, serving
 
 SERVING_KEY = dg.AssetKey(["serving", "chartlake"])
+MARTS_QUALITY = dg.AssetCheckKey(dg.AssetKey(["marts", "mart_daily_rankings"]), "marts_quality")
 
 # Partition columns decide what a quarantine holds back: a country-day for the daily marts; a country's
 # breakouts as a whole (a breakout spans days); dimensions always publish.
@@ -83,7 +84,7 @@ def serving_chartlake(context: dg.AssetExecutionContext, chartlake: ChartlakeHom
     good published rows."""
     home = chartlake.home()
     mart_keys = {dg.AssetKey(["marts", m]) for m in MARTS}
-    guarded = [k for k in chartlake_dbt_assets.check_keys if k.asset_key in mart_keys]
+    guarded = [k for k in chartlake_dbt_assets.check_keys if k.asset_key in mart_keys] + [MARTS_QUALITY]
     failures = blocking_check_failures(context.instance, guarded)
     if failures:
         raise dg.Failure(description="not publishing: blocking checks failed: " + "; ".join(failures),

@@ -82,3 +82,66 @@ def _usual_depth(history) -> dict[str, int]:
     sizes = (history.groupby(["device", "chart", "genre_id", "chart_date"], dropna=False).size()
              .groupby(level=[0, 1]).max())
     return {f"{device}/{chart}": int(n) for (device, chart), n in sizes.items()}
+
+
+MARTS_KEY_PREFIX = "marts"
+
+
+def _run_window(context) -> tuple[dt.date, dt.date] | None:
+    """The chart-date window ``[start, end)`` this run built, from its partition tags (None: not partitioned)."""
+    tags = context.run.tags
+    start = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
+    end = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
+    if not start:
+        return None
+    return dt.date.fromisoformat(start), dt.date.fromisoformat(end) + dt.timedelta(days=1)
+
+
+@dg.asset_check(
+    asset=dg.AssetKey([MARTS_KEY_PREFIX, "mart_daily_rankings"]),
+    name="marts_quality",
+    blocking=True,
+    additional_deps=[dg.AssetKey([MARTS_KEY_PREFIX, m]) for m in
+                     ("fct_chart_entries", "mart_daily_country_summary", "dim_apps", "dim_countries")]
+    + [dg.AssetKey(["staging", "stg_apple__chart_entries"])],
+    description="GX staging and marts suites over the window just built: grain uniqueness, not-null keys, "
+    "referential integrity with dim_apps/dim_countries, row counts reconciled staging -> fct -> rankings, rank "
+    "deltas within the chart depth, the summary's #1 app equal to the ranking's. Blocking: wrong marts must not "
+    "be published.",
+)
+def marts_quality(context: dg.AssetCheckExecutionContext, chartlake: ChartlakeHome) -> dg.AssetCheckResult:
+    from orchestration.lib.quality import run_marts_suite, run_staging_suite
+
+    home = chartlake.home()
+    window = _run_window(context)
+    with lake.session(home, read_only=True) as con:
+        if window is None:  # an unpartitioned run: the latest week
+            last = con.execute("select max(chart_date) from marts.mart_daily_rankings").fetchone()[0]
+            window = (last - dt.timedelta(days=6), last + dt.timedelta(days=1))
+
+        def frame(rel: str):
+            return con.execute(f"select * from {rel} where chart_date >= ? and chart_date < ?", list(window)).df()
+
+        stg, fct = frame("staging.stg_apple__chart_entries"), frame("marts.fct_chart_entries")
+        rankings, summary = frame("marts.mart_daily_rankings"), frame("marts.mart_daily_country_summary")
+        dim_apps = con.execute("select * from marts.dim_apps").df()
+        dim_countries = con.execute("select * from marts.dim_countries").df()
+    staging = run_staging_suite(stg, window=window)
+    marts = run_marts_suite(fct=fct, rankings=rankings, summary=summary, dim_apps=dim_apps,
+                            dim_countries=dim_countries, raw=None, window=window)
+    out_dir = home.quality / "marts" / f"{window[0]}_{window[1]}"
+    staging.save(out_dir, "staging")
+    marts.save(out_dir, "marts")
+    failures = [o.name for o in staging.blocking_failures + marts.blocking_failures]
+    errors = [r.error for r in (staging, marts) if r.error]
+    return dg.AssetCheckResult(
+        passed=staging.passed and marts.passed,
+        metadata={
+            "window": f"[{window[0]}, {window[1]})",
+            "rows_checked": len(fct) + len(rankings) + len(summary) + len(stg),
+            "blocking_failures": dg.MetadataValue.json(failures),
+            "errors": dg.MetadataValue.json(errors),
+            "warnings": dg.MetadataValue.json([o.name for o in staging.warnings + marts.warnings]),
+            "data_docs": dg.MetadataValue.path(str(out_dir)),
+        },
+    )

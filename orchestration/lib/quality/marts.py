@@ -63,6 +63,8 @@ def run_marts_suite(
     """
     if all(f is None for f in (fct, rankings, summary, dim_apps, dim_countries)):
         raise ValueError("run_marts_suite needs at least one mart frame")
+    if dim_countries is not None and "country" not in dim_countries.columns and "code" in dim_countries.columns:
+        dim_countries = dim_countries.rename(columns={"code": "country"})  # the dbt seed names its key `code`
 
     def plans(lo, hi):
         out = []
@@ -150,9 +152,14 @@ def _fact_plan(frame_name, df, lo, hi, *, reference=None, dim_apps=None, dim_cou
         if "is_new_entry" in f.columns:
             f["expected_new_entry"] = f["previous_rank"].isna()
             f["is_new_entry_bool"] = f["is_new_entry"].astype("boolean")
+            if "is_re_entry" in f.columns:
+                # No previous rank means the app is new to the chart or back after a gap: exactly one of the flags.
+                f["is_new_entry_bool"] = f["is_new_entry_bool"] | f["is_re_entry"].astype("boolean")
             rules.append(blocking(p + "new_entry_consistent",
                                   e.ExpectColumnPairValuesToBeEqual(column_A="is_new_entry_bool", column_B="expected_new_entry"),
                                   "a new entry is exactly an app with no previous rank"))
+        if "peak_rank" not in f.columns and "peak_rank_to_date" in f.columns:
+            f["peak_rank"] = f["peak_rank_to_date"]
         if "peak_rank" in f.columns:
             rules.append(blocking(p + "peak_rank_not_worse_than_rank",
                                   e.ExpectColumnPairValuesAToBeGreaterThanB(column_A="rank", column_B="peak_rank", or_equal=True),
@@ -170,6 +177,8 @@ def _fact_plan(frame_name, df, lo, hi, *, reference=None, dim_apps=None, dim_cou
 
 def _summary_plan(summary, rankings, lo, hi, dim_apps, dim_countries):
     e = engine.gxe()
+    if TOP_APP_COLUMN not in summary.columns and "number_one_app_id" in summary.columns:
+        summary = summary.rename(columns={"number_one_app_id": TOP_APP_COLUMN})  # the dbt mart's name for it
     f = _with_keys(summary)
     f["in_window"] = _in_window(f["chart_date"], lo, hi)
     p = "mart_daily_country_summary."
@@ -226,11 +235,15 @@ def _summary_plan(summary, rankings, lo, hi, dim_apps, dim_countries):
 
 def _dim_plan(name: str, dim: pd.DataFrame, key: str):
     e = engine.gxe()
+    unique = (
+        # A history dimension (valid_from/valid_to) holds one row per version of its key.
+        e.ExpectCompoundColumnsToBeUnique(column_list=[key, "valid_from"]) if "valid_from" in dim.columns
+        else e.ExpectColumnValuesToBeUnique(column=key)
+    )
     rules = [
         blocking(f"{name}.{key}_not_null", e.ExpectColumnValuesToNotBeNull(column=key),
                  "a dimension row without its key cannot be joined"),
-        blocking(f"{name}.{key}_unique", e.ExpectColumnValuesToBeUnique(column=key),
-                 "a duplicated dimension key fans out every fact joined to it"),
+        blocking(f"{name}.{key}_unique", unique, "a duplicated dimension key fans out every fact joined to it"),
     ]
     return (name, dim, rules, ())
 
