@@ -7,9 +7,14 @@ import dagster as dg
 
 from orchestration.defs.raw.partitions import daily_partitions
 from orchestration.defs.resources import AppleFeeds, ChartlakeHome
-from orchestration.lib import ingest, lake
+from orchestration.lib import audit, ingest, lake
 
 RAW_CHART_ENTRIES = dg.AssetKey(["raw", "chart_entries"])
+
+# The charts whose top 10 a materialization shows in the UI: the ones the January 2025 questions start from. A day
+# without any of them (another storefront set) previews its first charts instead, so the preview is never empty.
+PREVIEW_CHARTS = (("us", "iphone", "top-free"), ("gb", "iphone", "top-free"), ("fr", "iphone", "top-free"))
+PREVIEW_DEPTH = 10
 
 # The payload registry is written by whatever stages payloads (`chartlake import`, the daily fetch, the inbox
 # sensor), not by one asset: declared so the dbt source that reads it has a home in the graph.
@@ -51,6 +56,7 @@ def raw_chart_entries(
             _fetch_and_stage(context, con, store, apple_feeds, chart_date)
         result = ingest.land_day(con, store, chart_date, run_id=context.run.run_id,
                                  asset=RAW_CHART_ENTRIES.to_user_string())
+        day_rows = audit.current_raw_rows(con, chart_date) if result.countries else None
     for f in result.failures:
         context.log.error(f"[{chart_date} {f['country']}] payload failed: {f['error']} (source {f['source']})")
     if not result.countries or all(c["rows"] == 0 for c in result.countries.values()):
@@ -69,9 +75,54 @@ def raw_chart_entries(
             "payload_hashes": dg.MetadataValue.json(result.payload_hashes),
             "source_urls": dg.MetadataValue.json(sorted({u for c in result.countries.values() for u in c["urls"]})),
             "lake_snapshot_id": result.snapshot_id if result.snapshot_id is not None else -1,
+            "top10_preview": dg.MetadataValue.md(top10_markdown(day_rows, chart_date)),
+            # Written by the raw_chart_quality check that runs right after this step: one page per country.
+            "data_docs": dg.MetadataValue.path(str(data_docs_dir(home, chart_date))),
+            "data_docs_pages": dg.MetadataValue.md(data_docs_markdown(home, chart_date, sorted(result.countries))),
         },
         data_version=dg.DataVersion(result.data_version),
     )
+
+
+def data_docs_dir(home, chart_date: dt.date):
+    """Where the raw quality check writes the day's GX results and Data Docs (``quality/raw/<date>/``)."""
+    return home.quality / "raw" / chart_date.isoformat()
+
+
+def data_docs_markdown(home, chart_date: dt.date, countries: list[str]) -> str:
+    """Per-country links to the GX Data Docs of the day. ``file://`` links: the pages are local files, which the UI
+    cannot serve; a browser opens them when the UI runs on the same machine (the usual `make ui`)."""
+    folder = data_docs_dir(home, chart_date)
+    lines = [f"GX Data Docs for {chart_date.isoformat()} (written by the `raw_chart_quality` check) in `{folder}`:", ""]
+    lines += [f"- [{c}]({(folder / f'{c}.html').as_uri()})" for c in countries]
+    return "\n".join(lines)
+
+
+def top10_markdown(rows, chart_date: dt.date, charts=PREVIEW_CHARTS, depth: int = PREVIEW_DEPTH) -> str:
+    """The day's top ``depth`` of a few key charts as markdown tables, from the current payload version of each
+    chart (``audit.current_raw_rows``: a re-fetched chart shows its newest version, not both)."""
+    if rows is None or not len(rows):
+        return f"No chart positions for {chart_date.isoformat()}."
+    overall = rows[rows["genre_id"].isna()]
+    present = set(overall[["country", "device", "chart"]].drop_duplicates().itertuples(index=False, name=None))
+    chosen = [k for k in charts if k in present] or sorted(present)[: len(charts)]
+    parts = [f"Top {depth} on {chart_date.isoformat()} (current payload of each chart; full charts in the table)."]
+    for country, device, chart in chosen:
+        top = overall[(overall["country"] == country) & (overall["device"] == device) & (overall["chart"] == chart)]
+        top = top.sort_values("rank").head(depth)
+        sha = str(top["payload_sha256"].iloc[0])
+        parts += ["", f"**{country} · {device} · {chart}** (payload `{sha[:12]}`)", "",
+                  "| rank | app | developer | app id |", "|---:|---|---|---|"]
+        parts += [f"| {r.rank} | {_md_cell(r.app_name)} | {_md_cell(r.developer_name)} | {r.app_id} |"
+                  for r in top.itertuples(index=False)]
+    return "\n".join(parts)
+
+
+def _md_cell(value) -> str:
+    # Names come from the feed as the store shows them: a pipe or a line break would break the table row.
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return str(value).replace("|", "\\|").replace("\n", " ").strip()
 
 
 def _fetch_and_stage(context, con, store, apple_feeds: AppleFeeds, chart_date: dt.date) -> None:
