@@ -13,16 +13,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject,
+                         DbtProjectPreparer, dbt_assets)
 
 from orchestration.config import DBT_PROJECT_DIR
 from orchestration.defs.raw.partitions import daily_partitions
 from orchestration.defs.resources import ChartlakeHome
-
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-# Under `dagster dev` the manifest is rebuilt from the project; elsewhere `chartlake setup` (run by make) has
-# already run `dbt parse`, offline.
-dbt_project.prepare_if_dev()
 
 
 def dbt_executable() -> str:
@@ -36,15 +32,92 @@ def dbt_executable() -> str:
     return str(exe)
 
 
+class VenvDbtPreparer(DbtProjectPreparer):
+    """Runs `dbt parse` under `dagster dev` with this venv's dbt. dagster-dbt's default preparer calls the `dbt` on
+    PATH, which `make ui` (.venv/bin/dagster, venv not activated) does not have: the code location then fails to
+    load with "dbt executable 'dbt' was not found on PATH"."""
+
+    def prepare_if_dev(self, project: DbtProject) -> None:
+        if self.using_dagster_dev():
+            self.prepare(project)
+
+    def prepare(self, project: DbtProject) -> None:
+        DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+            ["parse", "--quiet"], target_path=project.target_path).wait()
+        if not project.manifest_path.exists():
+            raise FileNotFoundError(f"`dbt parse` in {project.project_dir} wrote no {project.manifest_path}")
+
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# Under `dagster dev` the manifest is rebuilt from the project; elsewhere `chartlake setup` (run by make) has
+# already run `dbt parse`, offline. (DbtProject takes no preparer argument: the venv's one is called directly.)
+VenvDbtPreparer().prepare_if_dev(dbt_project)
+
+
+OWNER = "team:chartlake"
+# Everything dbt builds lands in the DuckLake attached as `lake`: the same kinds as the raw layer, so the graph shows
+# one storage from raw to marts (Dagster allows three kinds per asset).
+LAKE_KINDS = {"dbt", "duckdb", "ducklake"}
+
+
+def _how_built(props: Mapping[str, Any]) -> str:
+    """One line on how a node is built, for the UI: what a partitioned run rebuilds differs by materialization."""
+    config = props.get("config", {})
+    materialized = config.get("materialized") or props["resource_type"]
+    parts = (props.get("database"), props.get("schema"), props.get("alias") or props["name"])
+    relation = ".".join(p for p in parts if p)
+    rebuilt = {
+        "incremental": "a run rebuilds only its chart-date window `[min_date, max_date)` (delete+insert on "
+                       f"`{config.get('unique_key') or 'chart_date'}`)",
+        "table": "every run rebuilds it whole, over all chart dates",
+        "view": "always reads the current rows; nothing is stored",
+        "seed": "a hand-kept CSV lookup, loaded as is",
+    }.get(materialized, f"materialized as {materialized}")
+    return f"dbt {props['resource_type']} `{props['name']}` -> `{relation}` ({materialized}): {rebuilt}."
+
+
 class ChartlakeDbtTranslator(DagsterDbtTranslator):
+    """How dbt nodes show in Dagster. Keys stay dagster-dbt's defaults (``[schema folder, model]``; the source
+    ``raw.chart_entries`` is the raw asset's key); this adds the layer group, owner, kinds, tags and a description
+    that says how the node is built instead of repeating its SQL."""
+
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "seed":
             return "reference"
         fqn = dbt_resource_props.get("fqn", [])
         return fqn[1] if len(fqn) > 2 else "marts"
 
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]):
+        # `meta.dagster.owners` in a model's yml still wins; otherwise the team that runs the warehouse.
+        return super().get_owners(dbt_resource_props) or [OWNER]
+
     def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
-        return {**super().get_tags(dbt_resource_props), "layer": self.get_group_name(dbt_resource_props) or ""}
+        materialized = dbt_resource_props.get("config", {}).get("materialized") or dbt_resource_props["resource_type"]
+        return {**super().get_tags(dbt_resource_props), "layer": self.get_group_name(dbt_resource_props) or "",
+                "materialized": materialized}
+
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        # The yml description carries the grain sentence; the SQL is one click away in the code reference.
+        text = (dbt_resource_props.get("description") or "").strip()
+        return "\n\n".join(filter(None, [text, _how_built(dbt_resource_props)]))
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        return spec.merge_attributes(kinds=LAKE_KINDS - spec.kinds)
+
+
+def rebuild_until(home, window_end):
+    """End of the window dbt must rebuild: a late or corrected day changes every later day's running figures
+    (previous rank, delta, days in chart, streak at #1, peak to date), so the window runs to the newest loaded day."""
+    import datetime as dt
+
+    from orchestration.lib import lake
+
+    if not home.lake_catalog.exists():
+        return window_end
+    with lake.session(home, read_only=True) as con:
+        newest = con.execute("select max(chart_date) from raw.chart_entries").fetchone()[0]
+    return max(window_end, newest + dt.timedelta(days=1)) if newest else window_end
 
 
 @contextlib.contextmanager
@@ -68,18 +141,24 @@ def _manifest_path() -> Path:
 @dbt_assets(
     manifest=_manifest_path(),
     project=dbt_project,
-    dagster_dbt_translator=ChartlakeDbtTranslator(),
+    # Code references: the UI links each model to its .sql file (the SQL is no longer pasted into descriptions).
+    dagster_dbt_translator=ChartlakeDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_code_references=True)),
     partitions_def=daily_partitions,
     # dbt builds a date window in one invocation: a backfill of a month is one dbt run, not 31.
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def chartlake_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, chartlake: ChartlakeHome):
     """staging -> intermediate -> marts for the partition window ``[min_date, max_date)``."""
-    window = context.partition_time_window
-    dbt_vars = {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
     from orchestration.lib import lake
 
-    lake.install_extensions(chartlake.home())
+    window = context.partition_time_window
+    home = chartlake.home()
+    lake.install_extensions(home)
+    dbt_vars = {"min_date": window.start.date().isoformat(),
+                "max_date": rebuild_until(home, window.end.date()).isoformat()}
+    if dbt_vars["max_date"] != window.end.date().isoformat():
+        context.log.info(f"rebuilding {window.end.date()}..{dbt_vars['max_date']} too: later days' previous rank, "
+                         "streaks and peaks depend on the days in this window")
     with _home_env(chartlake):
         # Unit tests check model logic, not data: they run in the test suite (and `dbt build` by hand), not per partition.
         yield from dbt.cli(
