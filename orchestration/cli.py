@@ -41,6 +41,25 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("status", help="the lake's state: staged dates, failed payloads, recent snapshots")
 
+    p = sub.add_parser("versions", help="publishes (id, time, lake snapshot, partitions, checks) and recent lake snapshots")
+    p.add_argument("--snapshots", type=int, default=10, help="how many recent lake snapshots to list (default 10)")
+
+    p = sub.add_parser("query", help="read-only SQL against the marts as published (marts by bare name)")
+    p.add_argument("sql", help='e.g. "select * from mart_daily_rankings where rank = 1"')
+    p.add_argument("--as-of", dest="as_of", metavar="PUBLISH_ID|TIMESTAMP",
+                   help="a publish id, or a UTC time (the latest publish at or before it); default: the current serving DB")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    p = sub.add_parser("diff", help="rows added, removed and changed per mart and partition between two publishes")
+    p.add_argument("a", metavar="A", help="publish id or UTC time")
+    p.add_argument("b", metavar="B", help="publish id or UTC time")
+    p.add_argument("--mart", help="only this mart")
+
+    p = sub.add_parser("lineage", help="the raw payloads, sources, runs and lake snapshots one mart row came from")
+    p.add_argument("mart", metavar="MART")
+    p.add_argument("keys", metavar="KEY", nargs="+", help="column=value pairs that pick one row, e.g. country=us rank=1")
+    p.add_argument("--as-of", dest="as_of", metavar="PUBLISH_ID|TIMESTAMP", help="the row as of that publish")
+
     args = parser.parse_args(argv)
     home = Home.resolve(args.home).ensure()
     # Everything downstream (dbt profile, Dagster resources) resolves the same home.
@@ -215,7 +234,103 @@ def _top5(con):
         order by rank limit 5""").fetchall()
 
 
-COMMANDS = {"setup": cmd_setup, "import": cmd_import, "demo": cmd_demo, "run": cmd_run, "status": cmd_status}
+def cmd_versions(home: Home, args) -> int:
+    from orchestration.lib import versions
+
+    log = versions.publishes(home)
+    print(f"publishes: {len(log)}" if log else "publishes: none yet")
+    for p in log:
+        recorded = p.published_snapshot_id if p.published_snapshot_id is not None else "not recorded"
+        checks = f"failed checks: {', '.join(p.failed_checks)}" if p.failed_checks else "checks ok"
+        print(f"  #{p.publish_id} {p.published_at:%Y-%m-%d %H:%M:%S} UTC  marts from lake snapshot "
+              f"{p.lake_snapshot_id}, published snapshot {recorded}; {p.partitions_published} partitions published, "
+              f"{p.partitions_quarantined} quarantined; {checks}; run {p.run_id}")
+    snaps = versions.recent_snapshots(home, limit=args.snapshots)
+    print(f"recent lake snapshots: {len(snaps)}" if snaps else "no lake yet")
+    for s in snaps:
+        print(f"  {s['snapshot_id']:>6} {s['snapshot_time']:%Y-%m-%d %H:%M:%S}  {s['commit_message'] or '-'}"
+              f"{'  ' + s['commit_extra_info'] if s['commit_extra_info'] else ''}")
+    return 0
+
+
+def cmd_query(home: Home, args) -> int:
+    from orchestration.lib import versions
+
+    try:
+        result = versions.query(home, args.sql, as_of=args.as_of)
+    except versions.VersionsError as exc:
+        raise CliError(str(exc)) from None
+    _print_rows(result.columns, result.rows, args.format)
+    if args.format == "table":
+        where = f"publish {result.publish.publish_id}" if result.publish else "the current serving DB"
+        print(f"({len(result.rows)} rows, as of {where})", file=sys.stderr)
+    return 0
+
+
+def _print_rows(columns: list[str], rows: list[tuple], fmt: str) -> None:
+    import csv
+
+    def text(v):
+        return "" if v is None else v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else str(v)
+
+    if fmt == "csv":
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(columns)
+        w.writerows([[text(v) for v in r] for r in rows])
+    elif fmt == "json":
+        print(json.dumps([dict(zip(columns, r)) for r in rows], default=text, ensure_ascii=False, indent=1))
+    else:
+        cells = [[text(v) for v in r] for r in rows]
+        widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+        print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+        print("  ".join("-" * w for w in widths))
+        for r in cells:
+            print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+
+
+def cmd_diff(home: Home, args) -> int:
+    from orchestration.lib import versions
+
+    try:
+        result = versions.diff(home, args.a, args.b, mart=args.mart)
+    except versions.VersionsError as exc:
+        raise CliError(str(exc)) from None
+    for p in result.partitions:
+        print(f"{p.mart:<28} {p.label():<24} +{p.added} added  -{p.removed} removed  ~{p.changed} changed")
+    print(result.summary())
+    return 0
+
+
+def cmd_lineage(home: Home, args) -> int:
+    from orchestration.lib import versions
+
+    keys = {}
+    for pair in args.keys:
+        col, sep, value = pair.partition("=")
+        if not sep or not col:
+            raise CliError(f"KEY must be column=value, got {pair!r}")
+        keys[col.strip()] = value
+    try:
+        result = versions.lineage(home, args.mart, keys, as_of=args.as_of)
+    except versions.VersionsError as exc:
+        raise CliError(str(exc)) from None
+    where = f"publish {result.publish.publish_id}" if result.publish else "the current serving DB"
+    print(f"{args.mart} row ({where}):")
+    for k, v in result.row.items():
+        print(f"  {k} = {v}")
+    print(f"raw payload versions in the lake as of snapshot {result.lake_snapshot_id}: {len(result.payloads)}")
+    for p in result.payloads:
+        landed = (f"snapshot {p.landed_snapshot_id} ({p.landed_message or '-'}, partition "
+                  f"{(p.landed_extra or {}).get('partition', '-')}, run {(p.landed_extra or {}).get('run_id', '-')})"
+                  if p.landed_message is not None or p.landed_extra else f"snapshot {p.landed_snapshot_id} (expired)")
+        print(f"  {'USED' if p.used else 'old '} {p.chart} payload_sha256={p.payload_sha256}")
+        print(f"       source {p.source_url} ({p.source_format}), fetched {p.fetched_at}, run {p.run_id}, "
+              f"{p.rows} row(s); landed in lake {landed}")
+    return 0
+
+
+COMMANDS = {"setup": cmd_setup, "import": cmd_import, "demo": cmd_demo, "run": cmd_run, "status": cmd_status,
+            "versions": cmd_versions, "query": cmd_query, "diff": cmd_diff, "lineage": cmd_lineage}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,12 +12,14 @@ from orchestration.defs.raw.assets import raw_chart_entries, raw_payloads
 from orchestration.defs.raw.schedules import daily_job, daily_schedule
 from orchestration.defs.raw.sensors import inbox_sensor
 from orchestration.defs.resources import AppleFeeds, ChartlakeHome
+from orchestration.defs.versions.jobs import lake_maintenance_job
+from orchestration.defs.versions.schedules import lake_maintenance_schedule
 
 defs = dg.Definitions(
     assets=[raw_payloads, raw_chart_entries, chartlake_dbt_assets, serving_chartlake],
     asset_checks=[raw_chart_quality, marts_quality, serving_freshness],
-    jobs=[raw_job, warehouse_job, daily_job, freshness_job],
-    schedules=[daily_schedule, freshness_schedule],
+    jobs=[raw_job, warehouse_job, daily_job, freshness_job, lake_maintenance_job],
+    schedules=[daily_schedule, freshness_schedule, lake_maintenance_schedule],
     sensors=[inbox_sensor],
     resources={
         "chartlake": ChartlakeHome(),  # CHARTLAKE_HOME, resolved when a run starts

@@ -18,6 +18,13 @@ Grain of what is written, in schema ``analytics``:
 - ``publish_log``: one row per publish ever made (carried over, plus the new one);
 - ``quarantine``: one row per quarantined partition per publish (carried over, plus the new ones).
 
+Every publish is also recorded in the lake (``record_in_lake``, on by default): the published tables (marts exactly
+as written to the file, quarantine carry-over included, plus ``quarantine``) are copied into the lake schema
+``published`` in one DuckLake commit labelled ``publish <id>``, and that commit's snapshot goes into
+``publish_log.published_snapshot_id``. Time travel on the lake's ``marts.*`` at ``lake_snapshot_id`` is not
+enough to answer "what did publish N say": a quarantined partition was published from the previous file, not
+from the lake. ``orchestration.lib.versions`` answers as-of queries, diffs and lineage from ``published.*``.
+
 The file is written with an explicit ``STORAGE_VERSION`` (v1.0.0): BI drivers bundle older DuckDB releases,
 and a file in DuckDB 1.5's default storage format does not open in them.
 
@@ -29,6 +36,7 @@ database instance for the same path, i.e. the *old* file after a swap (see ``rea
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import json
@@ -49,6 +57,8 @@ SCHEMA = "analytics"
 STORAGE_VERSION = "v1.0.0"
 PUBLISH_LOG = "publish_log"
 QUARANTINE = "quarantine"
+# Lake schema holding what each publish wrote (one DuckLake commit per publish, see record_in_lake).
+PUBLISHED_SCHEMA = "published"
 # Partition keys that get their own column in ``analytics.quarantine`` (the chart key, DESIGN.md); any other
 # key an entry names is kept in the ``partition`` JSON column.
 QUARANTINE_KEY_COLUMNS: list[tuple[str, str]] = [
@@ -69,7 +79,8 @@ _PUBLISH_LOG_DDL = f"""CREATE TABLE {{db}}.{SCHEMA}.{PUBLISH_LOG} (
   run_id VARCHAR,
   partitions_published BIGINT NOT NULL,
   partitions_quarantined BIGINT NOT NULL,
-  check_summary VARCHAR
+  check_summary VARCHAR,
+  published_snapshot_id BIGINT
 )"""
 _QUARANTINE_DDL = (
     f"CREATE TABLE {{db}}.{SCHEMA}.{QUARANTINE} (\n  publish_id BIGINT NOT NULL,\n  "
@@ -89,6 +100,8 @@ _OWN_COMMENTS: dict[str, dict[str, Any]] = {
             "partitions_published": "Distinct partitions (per partition-column set) taken from the lake.",
             "partitions_quarantined": "Quarantined partitions: their rows were kept from the previous publish.",
             "check_summary": "JSON: the data-quality check results this publish was audited with.",
+            "published_snapshot_id": "DuckLake snapshot holding exactly the tables this publish wrote, in lake "
+            "schema published (chartlake query --as-of <publish_id>); null if the publish was not recorded.",
         },
     },
     QUARANTINE: {
@@ -177,6 +190,7 @@ class PublishResult:
     carried_over: dict[str, int]  # mart -> rows kept from the previous file for quarantined partitions
     partitions_published: int
     partitions_quarantined: int
+    published_snapshot_id: int | None = None  # lake snapshot of published.* for this publish
 
 
 def publish(
@@ -188,13 +202,17 @@ def publish(
     quarantined: list[QuarantineEntry],
     check_summary: Mapping[str, Any],
     descriptions: Mapping[str, Any],
+    record_in_lake: bool = True,
 ) -> PublishResult:
     """Write a new serving file from lake snapshot ``lake_snapshot_id`` and swap it into place.
 
     ``marts`` maps the serving table name to the lake relation. ``descriptions`` maps a table name to
     ``{"description": str, "columns": {column: str | {"description": str}}}`` (the shape of a dbt
     manifest node, so dbt's docs can be fed as they are); missing entries just leave no comment.
-    Publishes are serialized with a lock file beside the serving file.
+    Publishes are serialized with a lock file beside the serving file. With ``record_in_lake`` the published
+    tables are committed to the lake's ``published`` schema before the swap; if that commit fails, nothing is
+    swapped. (A crash between that commit and the swap leaves a lake commit no publish_log names: harmless,
+    the next publish reuses the id and the log points at its own snapshot.)
     """
     if not marts:
         raise ServingError("publish: no marts given")
@@ -223,6 +241,11 @@ def publish(
             result = _build(
                 home, tmp, target, lake_snapshot_id, marts, run_id, entries, summary_json, descriptions
             )
+            if record_in_lake:
+                published = _record_in_lake(home, tmp, result.publish_id, [*marts, QUARANTINE], run_id,
+                                            lake_snapshot_id)
+                _set_published_snapshot(tmp, result.publish_id, published)
+                result = dataclasses.replace(result, published_snapshot_id=published)
             _fsync_path(tmp)
             os.replace(tmp, target)
             _fsync_path(target.parent)
@@ -267,7 +290,7 @@ def _build(home, tmp, target, snapshot, marts, run_id, entries, summary_json, de
                 f"SELECT coalesce(max(publish_id), 0) + 1 FROM prev.{SCHEMA}.{PUBLISH_LOG}"
             ).fetchone()[0]
         con.execute(
-            f"INSERT INTO s.{SCHEMA}.{PUBLISH_LOG} VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO s.{SCHEMA}.{PUBLISH_LOG} VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
             [publish_id, _utcnow(), snapshot, run_id, len(published_parts), len(entries), summary_json],
         )
 
@@ -390,6 +413,59 @@ def _comment(con, table: str, doc: Any) -> None:
         # dbt docs may describe columns the mart no longer has; a stale doc must not fail a publish.
         if text and col in existing:
             con.execute(f"COMMENT ON COLUMN s.{SCHEMA}.{_ident(table)}.{_ident(col)} IS '{_q(text)}'")
+
+
+def _record_in_lake(home: Home, tmp: Path, publish_id: int, tables: list[str], run_id: str,
+                    source_snapshot: int) -> int:
+    """Copy ``tables`` of the new serving file into lake schema ``published`` in one commit; its snapshot id.
+
+    Whole tables are replaced (not diffed in): a publish is a consistent set, and time travel then reads any
+    publish's state from a single snapshot. The commit is found again by a token in its extra info, not by
+    "latest snapshot", because another process may commit right after it.
+    """
+    token = uuid.uuid4().hex
+    con = lake.connect(home)
+    try:
+        con.execute(f"ATTACH '{_q(tmp)}' AS s (READ_ONLY)")
+        con.execute("BEGIN")
+        try:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {lake.LAKE_ALIAS}.{PUBLISHED_SCHEMA}")
+            for table in tables:
+                con.execute(
+                    f"CREATE OR REPLACE TABLE {lake.LAKE_ALIAS}.{PUBLISHED_SCHEMA}.{_ident(table)} AS "
+                    f"SELECT * FROM s.{SCHEMA}.{_ident(table)}"
+                )
+            lake.set_commit_message(con, f"publish {publish_id}", publish_id=publish_id, run_id=run_id,
+                                    source_snapshot=source_snapshot, token=token)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        row = con.execute(
+            f"SELECT max(snapshot_id) FROM {lake.LAKE_ALIAS}.snapshots() WHERE commit_extra_info LIKE ?",
+            [f'%"token": "{token}"%'],
+        ).fetchone()
+        con.execute("DETACH s")
+    except duckdb.Error as exc:
+        raise ServingError(f"publish {publish_id}: cannot record the published tables in the lake "
+                           f"{home.lake_catalog}: {exc}") from exc
+    finally:
+        con.close()
+    if not row or row[0] is None:
+        raise ServingError(f"publish {publish_id}: the lake commit of the published tables was not found")
+    return int(row[0])
+
+
+def _set_published_snapshot(tmp: Path, publish_id: int, snapshot: int) -> None:
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH '{_q(tmp)}' AS s")
+        con.execute(f"UPDATE s.{SCHEMA}.{PUBLISH_LOG} SET published_snapshot_id = ? WHERE publish_id = ?",
+                    [snapshot, publish_id])
+        con.execute("CHECKPOINT s")
+        con.execute("DETACH s")
+    finally:
+        con.close()
 
 
 def read_publish_log(path: str | os.PathLike) -> list[dict]:

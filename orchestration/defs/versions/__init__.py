@@ -1,0 +1,1 @@
+"""Data versions: lake maintenance that keeps every publish answerable (compaction, snapshot expiry)."""
