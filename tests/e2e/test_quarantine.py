@@ -61,7 +61,29 @@ def _cut_to_10(doc):
     return _corrected(doc)
 
 
+def _archive(doc, ranks):
+    """The same chart in the archive layout that carries explicit ranks (WBGame's), with ``ranks`` as given."""
+    results = doc["feed"]["results"]
+    items = [{"date": DAY, "rank": r, "id": a["id"], "name": a["name"], "artistName": a["artistName"],
+              "kind": "apps", "releaseDate": a["releaseDate"], "url": a["url"]} for r, a in zip(ranks, results)]
+    return {"date": DAY, "country": "fr", "mediaType": "apps", "feedType": "top-free", "limit": len(items),
+            "genre": None, "source": "archive", "total": len(items), "items": items}
+
+
+def _duplicate_rank(doc):
+    ranks = list(range(1, len(doc["feed"]["results"]) + 1))
+    ranks[6] = 6
+    return _archive(doc, ranks)
+
+
+def _missing_ranks(doc):
+    n = len(doc["feed"]["results"])
+    return _archive(doc, [r if r < 7 else r + 3 for r in range(1, n + 1)])  # 7, 8, 9 missing
+
+
 DEFECTS = {
+    "duplicate_rank": (_duplicate_rank, "duplicate rank"),
+    "missing_ranks": (_missing_ranks, "rank"),
     "html": (lambda doc: None, "payload failed"),
     "duplicate_app": (_duplicate_app, "unique"),
     "cut_to_10": (_cut_to_10, "depth"),
