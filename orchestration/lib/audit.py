@@ -59,3 +59,25 @@ def write_quarantine(home: Home, day: dt.date, entries: list[dict], run_id: str)
 def read_quarantine(home: Home, day: dt.date) -> dict | None:
     path = quarantine_path(home, day)
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def record_quarantine(con: duckdb.DuckDBPyConnection, day: dt.date, payloads: list[tuple[str, str, str]],
+                      run_id: str) -> None:
+    """Replace the day's quarantined payloads ``(country, payload_sha256, reason)`` in one labelled commit."""
+    from orchestration.lib import lake
+    from orchestration.lib.payload_store import utcnow
+
+    now = utcnow()
+    con.execute("BEGIN")
+    try:
+        con.execute("delete from raw.quarantined_payloads where chart_date = ?", [day])
+        for country, sha, reason in payloads:
+            con.execute("insert into raw.quarantined_payloads values (?, ?, ?, ?, ?, ?)",
+                        [day, country, sha, reason, run_id, now])
+        lake.set_commit_message(con, f"quarantine {day.isoformat()}", asset="raw/chart_entries",
+                                check="raw_chart_quality", partition=day.isoformat(), run_id=run_id,
+                                payloads=len(payloads))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise

@@ -143,10 +143,10 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
 
     exists = con.execute(
         "select count(*) from duckdb_tables() where database_name = ? and schema_name = 'raw' "
-        "and table_name in ('chart_entries', 'payloads')",
+        "and table_name in ('chart_entries', 'payloads', 'quarantined_payloads')",
         [LAKE_ALIAS],
     ).fetchone()[0]
-    if exists == 2:
+    if exists == 3:
         return
     cols = ",\n  ".join(f"{name} {typ}" for name, typ in RAW_COLUMNS)
     con.execute("BEGIN")
@@ -162,6 +162,13 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
   status VARCHAR,           -- staged | failed
   error VARCHAR,
   entry_count INTEGER
+)"""
+        )
+        # Written by the raw quality check: payloads that broke a blocking expectation. Staging skips them, so a
+        # bad country feed never reaches the marts (the previous good version, if any, stays current).
+        con.execute(
+            f"""CREATE TABLE IF NOT EXISTS {LAKE_ALIAS}.raw.quarantined_payloads (
+  chart_date DATE, country VARCHAR, payload_sha256 VARCHAR, reason VARCHAR, run_id VARCHAR, checked_at TIMESTAMP
 )"""
         )
         set_commit_message(con, "create raw schema")

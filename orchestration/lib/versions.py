@@ -577,7 +577,8 @@ def rebuild(home: Home, ref: str | int, scratch: str | os.PathLike, *, keep: boo
             _attach_lake_at(con, home, "src", p.lake_snapshot_id)
             con.execute("BEGIN")
             con.execute("CREATE SCHEMA raw")
-            for table in ("chart_entries", "payloads"):
+            # Staging reads the quarantine too: what publish N's marts were built from includes what was held back.
+            for table in ("chart_entries", "payloads", "quarantined_payloads"):
                 con.execute(f"CREATE TABLE raw.{table} AS SELECT * FROM src.raw.{table}")
             lake.set_commit_message(con, f"raw as of lake snapshot {p.lake_snapshot_id} (publish {p.publish_id})",
                                     source=str(home.lake_catalog), publish_id=p.publish_id)

@@ -7,6 +7,7 @@ from orchestration.definitions import defs
 EXPECTED_ASSETS = {
     "raw/payloads": "raw",
     "raw/chart_entries": "raw",
+    "raw/quarantined_payloads": "raw",
     "staging/stg_apple__chart_entries": "staging",
     "staging/stg_apple__payloads": "staging",
     "intermediate/int_app_names_daily": "intermediate",

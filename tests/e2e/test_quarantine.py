@@ -126,4 +126,10 @@ def test_defect_quarantines_only_that_country_day(home, tmp_path, defect):
     assert sha in (quarantine[0][3] or "")
     assert PayloadStore(home.raw).get(sha) == content  # the bad payload is kept
     assert _rows(home, "fr") == fr_before  # the last good published rows stay
+    # The bad payload never reached the marts in the lake either: staging skipped it.
+    from orchestration.lib import lake
+
+    with lake.session(home, read_only=True) as con:
+        assert con.execute(f"""select count(*) from marts.fct_chart_entries
+                               where chart_date = date '{DAY}' and payload_sha256 = ?""", [sha]).fetchone()[0] == 0
     assert _rows(home, "us") == us_before and _rows(home, "gb")  # other countries publish

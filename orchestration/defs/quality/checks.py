@@ -1,8 +1,9 @@
 """Great Expectations suites as Dagster asset checks, attached to the assets they guard.
 
 - ``raw_chart_quality`` (raw, per chart date, not blocking): runs the raw suite country by country. A country
-  whose feed breaks a blocking expectation (or did not parse) is quarantined in ``quality/raw/<date>/``, and
-  publish holds it back; the other countries of the day go on, so the check must not stop the run.
+  whose feed breaks a blocking expectation (or did not parse) is quarantined: its bad payloads go to
+  ``raw.quarantined_payloads`` (staging skips them) and ``quality/raw/<date>/``, and publish keeps that
+  country-day's last good rows; the other countries of the day go on, so the check must not stop the run.
 - ``marts_quality`` (marts, blocking): grain, keys, referential integrity and reconciliation over the window
   built. A failure here means the marts themselves are wrong, so nothing downstream may publish them.
 """
@@ -37,6 +38,7 @@ def raw_chart_quality(context: dg.AssetCheckExecutionContext, chartlake: Chartla
     yesterday = rows[rows["chart_date"].dt.date == day - dt.timedelta(days=1)] if len(rows) else rows
     history = rows[rows["chart_date"].dt.date < day] if len(rows) else rows
     entries: list[dict] = []
+    excluded: list[tuple[str, str, str]] = []  # (country, payload, reason) that staging must skip
     per_country: dict[str, str] = {}
     out_dir = home.quality / "raw" / day.isoformat()
     for country, frame in today.groupby("country"):
@@ -56,10 +58,16 @@ def raw_chart_quality(context: dg.AssetCheckExecutionContext, chartlake: Chartla
             entries.append({"country": country, "reason": reasons or (result.error or "raw suite failed"),
                             "payload_sha256": ",".join(result.failed_payloads) or None,
                             "charts": result.failed_charts})
+            # A failure of the whole frame (or of the suite itself) names no payload: hold back all of them.
+            bad = result.failed_payloads or sorted(set(frame["payload_sha256"]))
+            excluded += [(country, sha, entries[-1]["reason"]) for sha in bad]
     for f in failed:
         entries.append({"country": f["country"], "reason": f"payload failed: {f['error']}",
                         "payload_sha256": f["payload_sha256"], "charts": [], "source": f["source_url"]})
     audit.write_quarantine(home, day, entries, context.run.run_id)
+    with lake.session(home) as con:
+        lake.ensure_raw_schema(con)
+        audit.record_quarantine(con, day, excluded, context.run.run_id)
     quarantined = sorted({e["country"] or "?" for e in entries})
     return dg.AssetCheckResult(
         passed=not entries,

@@ -25,6 +25,13 @@ raw_payloads = dg.AssetSpec(
     description="Registry of every staged payload (raw store hash, chart key, source URL, status staged|failed, "
     "error). Grain: payload x chart key. Written by chartlake import, the daily fetch and the inbox sensor.",
 )
+raw_quarantined_payloads = dg.AssetSpec(
+    ["raw", "quarantined_payloads"],
+    group_name="raw",
+    kinds={"duckdb", "ducklake"},
+    description="Payloads the raw_chart_quality check held back (grain: chart_date x country x payload). "
+    "Written by that check; dbt staging skips them so a bad feed never reaches the marts.",
+)
 
 
 class RawLoadConfig(dg.Config):

@@ -7,6 +7,14 @@ source as (
 
 ),
 
+-- Payloads the raw quality check held back: they stay in raw for lineage, but never reach the marts, so the
+-- previous good version of their chart (if any) stays current.
+quarantined as (
+
+    select distinct chart_date, country, payload_sha256 from {{ source('raw', 'quarantined_payloads') }}
+
+),
+
 renamed as (
 
     select
@@ -34,6 +42,12 @@ renamed as (
         cast(ingested_at as timestamp) as ingested_at
 
     from source
+    where not exists (
+        select 1 from quarantined q
+        where q.payload_sha256 = source.payload_sha256
+          and q.chart_date = source.chart_date
+          and q.country = source.country
+    )
 
 ),
 
