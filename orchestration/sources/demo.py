@@ -74,6 +74,28 @@ _CURRENCY = {
     "jp": "JPY", "cn": "CNY", "br": "BRL", "in": "INR", "kr": "KRW",
 }
 
+# More storefronts, for benchmarks at scale (50 countries need 50 codes): currency, approximate units per US
+# dollar (early 2025) and the storefront's name, used for its invented local apps. Appended after the twelve
+# demo storefronts, so the catalogue and every payload of those twelve stay byte for byte what they were.
+_EXTRA_STOREFRONTS: dict[str, tuple[str, str, str]] = {
+    "mx": ("MXN", "20", "Mexico"), "ar": ("USD", "1", "Argentina"), "cl": ("CLP", "950", "Chile"),
+    "co": ("COP", "4200", "Colombia"), "pe": ("PEN", "3.8", "Peru"), "ie": ("EUR", "1", "Ireland"),
+    "at": ("EUR", "1", "Austria"), "ch": ("CHF", "0.9", "Swiss"), "be": ("EUR", "1", "Belgian"),
+    "nl": ("EUR", "1", "Dutch"), "pt": ("EUR", "1", "Lisbon"), "gr": ("EUR", "1", "Athens"),
+    "dk": ("DKK", "7", "Danish"), "se": ("SEK", "11", "Swedish"), "no": ("NOK", "11", "Norwegian"),
+    "fi": ("EUR", "1", "Finnish"), "pl": ("PLN", "4.1", "Polish"), "cz": ("CZK", "24", "Prague"),
+    "hu": ("HUF", "390", "Budapest"), "ro": ("RON", "4.8", "Romanian"), "tr": ("TRY", "35", "Istanbul"),
+    "hk": ("HKD", "7.8", "Hong Kong"), "tw": ("TWD", "32", "Taipei"), "id": ("IDR", "16000", "Jakarta"),
+    "my": ("MYR", "4.5", "Malaysia"), "sg": ("SGD", "1.35", "Singapore"), "th": ("THB", "35", "Bangkok"),
+    "vn": ("VND", "25000", "Saigon"), "ph": ("PHP", "58", "Manila"), "au": ("AUD", "1.6", "Aussie"),
+    "nz": ("NZD", "1.75", "Kiwi"), "ae": ("AED", "3.7", "Dubai"), "sa": ("SAR", "3.75", "Riyadh"),
+    "il": ("ILS", "3.6", "Tel Aviv"), "eg": ("EGP", "50", "Cairo"), "za": ("ZAR", "18", "Cape"),
+    "ng": ("NGN", "1550", "Lagos"), "ke": ("KES", "130", "Nairobi"),
+}
+_CURRENCY.update({cc: cur for cc, (cur, _, _) in _EXTRA_STOREFRONTS.items()})
+# The twelve demo storefronts and the extra ones: the 50 a benchmark at scale uses.
+ALL_COUNTRIES = DEFAULT_COUNTRIES + tuple(_EXTRA_STOREFRONTS)
+
 
 # --------------------------------------------------------------------------------------------------- apps
 
@@ -426,6 +448,12 @@ _LOCAL: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
            ("날씨", "가계부", "레시피", "웹툰", "뉴스", "퍼즐", "지하철", "쿠폰", "라디오", "번역", "쇼핑", "사진"),
            "(주){}"),
 }
+# The extra storefronts' local apps, built from the place's name; after the twelve, so their ids stay the same.
+_GENERIC_PREFIXES = ("My", "City", "Metro", "Quick", "Smart", "Daily", "Local")
+_GENERIC_NOUNS = ("Bank", "Transit", "Weather", "Grocery", "Pharmacy", "News", "Radio", "Sports", "Deals",
+                  "Rewards", "Taxi", "Coffee")
+_LOCAL.update({cc: ((place, *_GENERIC_PREFIXES), _GENERIC_NOUNS, place + " {} Ltd")
+               for cc, (_, _, place) in _EXTRA_STOREFRONTS.items()})
 _CJK = ("jp", "cn", "kr")
 _LOCAL_GENRES = (6015, 6003, 6009, 6023, 6024, 6004, 6011, 6007, 6014, 6012, 6017, 6002)
 
@@ -673,6 +701,12 @@ def _local_price(usd: Decimal, country: str) -> tuple[Decimal, str]:
         return (usd * 16).to_integral_value(ROUND_CEILING) * 10, cur
     if cur == "INR":
         return (usd * 100).to_integral_value(ROUND_CEILING) - one, cur
+    if country in _EXTRA_STOREFRONTS:
+        factor = Decimal(_EXTRA_STOREFRONTS[country][1])
+        if factor < 10:  # x.99 tiers
+            return (usd * factor).to_integral_value(ROUND_CEILING) - Decimal("0.01"), cur
+        step = Decimal(100) if factor >= 1000 else one  # whole units, or hundreds for small units
+        return (usd * factor / step).to_integral_value(ROUND_CEILING) * step, cur
     return (usd * 11).to_integral_value(ROUND_CEILING) * 100, cur  # KRW
 
 
@@ -685,7 +719,7 @@ def _price_label(amount: Decimal, currency: str) -> str:
         "USD": f"${cents}", "CAD": f"${cents}", "GBP": f"£{cents}", "EUR": f"{cents.replace('.', ',')} €",
         "BRL": f"R$ {cents.replace('.', ',')}", "CNY": f"¥{cents}", "JPY": f"¥{whole}", "INR": f"₹{whole}",
         "KRW": f"₩{whole}",
-    }[currency]
+    }.get(currency) or (f"{currency} {cents}" if amount != amount.to_integral_value() else f"{currency} {whole}")
 
 
 def _artwork(app_id: str, size: int) -> str:
