@@ -55,3 +55,15 @@ def v2_payload(country: str, chart: str, apps: list[tuple[str, str]], updated: s
         }
     }
     return json.dumps(feed, ensure_ascii=False).encode()
+
+
+def run_chartlake(home: Home, *args: str) -> int:
+    """Run the ``chartlake`` CLI in-process on ``home``; CHARTLAKE_HOME is restored afterwards."""
+    from orchestration import cli
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CHARTLAKE_HOME", str(home.root))
+    try:
+        return cli.main(["--home", str(home.root), *args])
+    finally:
+        mp.undo()

@@ -26,7 +26,7 @@ import pandas as pd
 
 from orchestration.lib import lake
 from orchestration.lib.payload_store import PayloadStore, utcnow
-from orchestration.sources.canonical import CHART_COLUMNS, RAW_COLUMNS, ChartKey, PayloadError
+from orchestration.sources.canonical import RAW_COLUMNS, ChartKey, PayloadError
 from orchestration.sources.parsers import parse_payload
 
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration import cli
+from tests.conftest import run_chartlake
 from orchestration.config import DBT_PROJECT_DIR, Home
 from orchestration.lib import serving
 
@@ -19,14 +19,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory):
     home = Home(tmp_path_factory.mktemp("demo") / "home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CHARTLAKE_HOME", str(home.root))
-    try:
-        rc = cli.main(["--home", str(home.root), "demo", "--countries", "us,fr,gb,ca", "--start", "2025-01-08",
-                       "--end", "2025-01-20"])
-    finally:
-        mp.undo()
-    assert rc == 0
+    assert run_chartlake(home, "demo", "--countries", "us,fr,gb,ca", "--start", "2025-01-08", "--end", "2025-01-20") == 0
     return home
 
 
@@ -60,8 +53,7 @@ def test_rerun_with_unchanged_feeds_adds_no_raw_rows(demo_home):
 
     with lake.session(demo_home, read_only=True) as con:
         before = con.execute("select count(*) from raw.chart_entries").fetchone()[0]
-    rc = cli.main(["--home", str(demo_home.root), "import", str(demo_home.root / "demo_payloads" / "2025-01-14")])
-    assert rc == 0
+    assert run_chartlake(demo_home, "import", str(demo_home.root / "demo_payloads" / "2025-01-14")) == 0
     with lake.session(demo_home, read_only=True) as con:
         assert con.execute("select count(*) from raw.chart_entries").fetchone()[0] == before
 

@@ -4,7 +4,7 @@
 import dagster as dg
 import pytest
 
-from orchestration import cli
+from tests.conftest import run_chartlake
 from orchestration.config import Home
 from orchestration.defs.jobs import QUIET, instance_for
 from orchestration.defs.resources import ChartlakeHome
@@ -21,11 +21,9 @@ def _job(selection, name):
     return dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(name)
 
 
-def test_failed_marts_check_blocks_a_later_publish(tmp_path, monkeypatch):
+def test_failed_marts_check_blocks_a_later_publish(tmp_path):
     home = Home(tmp_path / "home")
-    monkeypatch.setenv("CHARTLAKE_HOME", str(home.root))
-    assert cli.main(["--home", str(home.root), "demo", "--countries", "us,fr", "--start", "2025-01-12",
-                     "--end", DAY]) == 0
+    assert run_chartlake(home, "demo", "--countries", "us,fr", "--start", "2025-01-12", "--end", DAY) == 0
     assert [r["publish_id"] for r in serving.read_publish_log(home.serving_db)] == [1]
 
     # Corrupt the mart behind dbt's back: the same chart position twice breaks the grain.

@@ -7,7 +7,7 @@ import shutil
 import duckdb
 import pytest
 
-from orchestration import cli
+from tests.conftest import run_chartlake
 from orchestration.config import Home
 from orchestration.lib.payload_store import PayloadStore, sha256_hex
 
@@ -16,13 +16,7 @@ pytestmark = pytest.mark.slow
 DAY = "2025-01-14"
 
 
-def _chartlake(home: Home, *args: str) -> int:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CHARTLAKE_HOME", str(home.root))
-    try:
-        return cli.main(["--home", str(home.root), *args])
-    finally:
-        mp.undo()
+_chartlake = run_chartlake
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration import cli
+from tests.conftest import run_chartlake
 from orchestration.config import PROJECT_ROOT, Home
 from orchestration.definitions import defs
 
@@ -130,14 +130,7 @@ def _start(cmd: list[str], home: Home, log_name: str, **env_overrides: str) -> t
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory) -> Home:
     home = Home(tmp_path_factory.mktemp("ui") / "home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CHARTLAKE_HOME", str(home.root))
-    try:
-        rc = cli.main(["--home", str(home.root), "demo", "--countries", "us,fr", "--start", "2025-01-12",
-                       "--end", "2025-01-14"])
-    finally:
-        mp.undo()
-    assert rc == 0
+    assert run_chartlake(home, "demo", "--countries", "us,fr", "--start", "2025-01-12", "--end", "2025-01-14") == 0
     return home
 
 

@@ -17,7 +17,7 @@ import shutil
 
 import pytest
 
-from orchestration import cli
+from tests.conftest import run_chartlake
 from orchestration.config import Home
 from orchestration.lib import lake, versions
 
@@ -28,13 +28,7 @@ US_TOP = ("select rank, app_id from mart_daily_rankings where country = 'us' and
           f"and chart = 'top-free' and chart_date = '{DAY}' and rank <= 2 order by rank")
 
 
-def _chartlake(home: Home, *args: str) -> int:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CHARTLAKE_HOME", str(home.root))
-    try:
-        return cli.main(["--home", str(home.root), *args])
-    finally:
-        mp.undo()
+_chartlake = run_chartlake
 
 
 def _later(doc: dict) -> dict:

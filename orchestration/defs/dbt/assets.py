@@ -134,12 +134,8 @@ def _home_env(chartlake: ChartlakeHome):
             os.environ["CHARTLAKE_HOME"] = old
 
 
-def _manifest_path() -> Path:
-    return dbt_project.manifest_path
-
-
 @dbt_assets(
-    manifest=_manifest_path(),
+    manifest=dbt_project.manifest_path,
     project=dbt_project,
     # Code references: the UI links each model to its .sql file (the SQL is no longer pasted into descriptions).
     dagster_dbt_translator=ChartlakeDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_code_references=True)),

@@ -25,10 +25,6 @@ MARTS = {
 }
 
 
-class PublishBlocked(Exception):
-    pass
-
-
 def blocking_check_failures(instance: dg.DagsterInstance, check_keys) -> list[str]:
     """Latest evaluation of each check guarding a published mart that failed at ERROR severity.
 
