@@ -130,11 +130,24 @@ def cmd_demo(home: Home, args) -> int:
     out = home.root / "demo_payloads"
     files = demo.generate(out, start=args.start, end=args.end, countries=countries, depth=args.depth)
     print(f"generated {len(files)} SIMULATED payload files in {out} ({args.start}..{args.end}, {len(countries)} storefronts)")
+    _mark_replay(home, args.start, args.end, countries)
     args.paths, args.no_land = [out], True
     cmd_import(home, args)
     _run_pipeline(home, args.start, args.end)
     _print_demo_summary(home)
     return 0
+
+
+def _mark_replay(home: Home, start: dt.date, end: dt.date, countries) -> None:
+    """Record that this home replays a past window (see ``config.Replay``); a second demo widens the window."""
+    from orchestration.config import Replay, read_replay
+
+    previous = read_replay(home)
+    if previous is not None:
+        start, end = min(start, previous.start), max(end, previous.end)
+        countries = sorted(set(countries) | set(previous.countries))
+    path = Replay.for_window(home, start, end, countries).write()
+    print(f"marked {home.root} as a replay of {start}..{end} (freshness judged at its end: {path.name})")
 
 
 def cmd_run(home: Home, args) -> int:

@@ -7,6 +7,8 @@ temporary home by setting the variable or passing a path.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +64,10 @@ class Home:
         return self.root / "inbox"
 
     @property
+    def replay_file(self) -> Path:
+        return self.root / "replay.json"
+
+    @property
     def duckdb_extensions(self) -> Path:
         # Per-home extension directory: installing from the pip packages never touches ~/.duckdb.
         return self.root / ".duckdb_extensions"
@@ -70,3 +76,51 @@ class Home:
         for p in (self.raw, self.lake_files, self.serving, self.quality, self.inbox):
             p.mkdir(parents=True, exist_ok=True)
         return self
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A home that replays a past window (``chartlake demo`` writes one): its storefronts and its pinned clock.
+
+    Checks that compare chart dates with the clock (serving freshness) read this clock instead of the wall clock,
+    or a demo of January 2025 would be reported stale forever. Delete ``replay.json`` to return to the wall clock.
+    """
+
+    start: dt.date
+    end: dt.date
+    countries: tuple[str, ...]
+    clock: dt.datetime  # UTC
+    source: Path
+
+    @classmethod
+    def for_window(cls, home: Home, start: dt.date, end: dt.date, countries) -> "Replay":
+        # Just after the daily fetch (06:15 UTC) of the day after the window: the last day is then as fresh as a
+        # live home's newest day is every morning.
+        clock = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(6, 15), tzinfo=dt.timezone.utc)
+        return cls(start, end, tuple(countries), clock, home.replay_file)
+
+    def write(self) -> Path:
+        tmp = self.source.with_suffix(".tmp")
+        tmp.write_text(json.dumps({
+            "why": "this home replays a past window; freshness is judged at 'clock', not now (delete this file to "
+                   "judge it against the wall clock)",
+            "start": self.start.isoformat(), "end": self.end.isoformat(), "countries": list(self.countries),
+            "clock": self.clock.isoformat(),
+        }, indent=1) + "\n")
+        tmp.replace(self.source)
+        return self.source
+
+
+def read_replay(home: Home) -> Replay | None:
+    """The home's replay settings, or None for a live home. A malformed file is an error that names it."""
+    path = home.replay_file
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+        clock = dt.datetime.fromisoformat(doc["clock"])
+        return Replay(dt.date.fromisoformat(doc["start"]), dt.date.fromisoformat(doc["end"]),
+                      tuple(str(c).lower() for c in doc["countries"]),
+                      clock if clock.tzinfo else clock.replace(tzinfo=dt.timezone.utc), path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a valid replay file ({type(exc).__name__}: {exc}); fix or delete it") from None

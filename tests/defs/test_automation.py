@@ -249,6 +249,33 @@ def test_freshness_passes_when_fresh_and_names_the_stale_storefronts(home, monke
         _check(home, "us")
 
 
+def test_a_replay_home_is_judged_at_its_own_clock_and_storefronts(home, monkeypatch):
+    """`chartlake demo` marks its home as a replay of January 2025: checks green after the demo, not stale forever."""
+    from orchestration.config import Replay
+
+    monkeypatch.delenv("CHARTLAKE_FRESHNESS_HOURS", raising=False)
+    _publish_rankings(home, [("us", dt.date(2025, 1, 31)), ("fr", dt.date(2025, 1, 31)), ("gb", dt.date(2025, 1, 29))])
+    assert _check(home, "us,fr").passed is False  # a live home: January 2025 is long stale
+
+    Replay.for_window(home, dt.date(2025, 1, 1), dt.date(2025, 1, 31), ["us", "fr"]).write()
+    replayed = _check(home, "us,fr,de,jp")  # the replay's storefronts win over the configured ones
+    assert replayed.passed is True, replayed.description
+    assert replayed.metadata["countries_expected"].value == ["us", "fr"]
+    assert replayed.metadata["age_hours"].value == {"us": 30.25, "fr": 30.25}
+    assert replayed.metadata["clock"].text.startswith("replay 2025-02-01T06:15")
+
+    # gb's feed stopped two days before the replay's end: stale at the replay's clock too.
+    Replay.for_window(home, dt.date(2025, 1, 1), dt.date(2025, 1, 31), ["us", "fr", "gb"]).write()
+    stale = _check(home, "us")
+    assert stale.passed is False and stale.metadata["stale_countries"].value == ["gb"]
+
+    home.replay_file.write_text('{"start": "2025-01-01"}')
+    with pytest.raises(ValueError, match="replay.json: not a valid replay file"):
+        _check(home, "us")
+    home.replay_file.unlink()
+    assert _check(home, "us,fr").passed is False  # back on the wall clock
+
+
 def test_freshness_age_counts_from_the_start_of_the_chart_day():
     newest = {"us": dt.date(2025, 1, 14)}
     ok, ages = evaluate_freshness(newest, ["us"], 36, dt.datetime(2025, 1, 15, 11, 59, tzinfo=UTC))
