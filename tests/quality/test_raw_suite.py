@@ -104,7 +104,7 @@ def test_missing_column_and_wrong_type_fail(raw):
     assert result.outcome("column_types").unexpected_values == ["rank"]
 
 
-def test_stale_feed_warns_without_failing(raw):
+def test_stale_feed_quarantines_a_deep_chart_and_warns_on_a_short_one(raw):
     yesterday = raw_day(day=DAY - dt.timedelta(days=1))
     fresh = run_raw_suite(raw, country="us", chart_date=DAY, previous_day=yesterday,
                           previous_payload_hashes=set(yesterday["payload_sha256"]))
@@ -114,8 +114,24 @@ def test_stale_feed_warns_without_failing(raw):
     stale["payload_sha256"] = yesterday["payload_sha256"].to_numpy()
     result = run_raw_suite(stale, country="us", chart_date=DAY, previous_day=yesterday,
                            previous_payload_hashes=set(yesterday["payload_sha256"]))
-    assert result.passed  # a warning never blocks
-    assert {o.name for o in result.warnings} == {"payload_differs_from_previous_day", "ranking_differs_from_previous_day"}
+    assert not result.passed
+    assert failed(result) == {"ranking_differs_from_previous_day"}
+    assert result.outcome("ranking_differs_from_previous_day").unexpected_count == 2  # both 100-app charts
+    assert sorted(result.failed_charts) == ["apple/us/iphone/top-free/2025-01-14", "apple/us/iphone/top-paid/2025-01-14"]
+    assert {o.name for o in result.warnings} == {"payload_differs_from_previous_day"}
+
+    # Only top-paid stands still: only that chart is held back.
+    half = pd.concat([raw[raw["chart"] == "top-free"], stale[stale["chart"] == "top-paid"]], ignore_index=True)
+    result = run_raw_suite(half, country="us", chart_date=DAY, previous_day=yesterday)
+    assert failed(result) == {"ranking_differs_from_previous_day"}
+    assert result.failed_charts == ["apple/us/iphone/top-paid/2025-01-14"]
+
+    # A 30-app chart can stand still for a day: a warning, never a quarantine.
+    short_yesterday = raw_day(day=DAY - dt.timedelta(days=1), depth=30)
+    short = raw_day(day=DAY, depth=30, shift=(DAY - dt.timedelta(days=1)).toordinal())
+    result = run_raw_suite(short, country="us", chart_date=DAY, previous_day=short_yesterday, expected_depth=30)
+    assert result.passed, result.describe()
+    assert {o.name for o in result.warnings} == {"short_ranking_differs_from_previous_day"}
 
 
 def test_new_app_share_warns(raw):

@@ -5,8 +5,8 @@ Grain of the input: one row per chart position as landed in ``lake.raw.chart_ent
 of one chart key: a chart fetched twice in a day has two payloads, and each must be a well-formed ranking.
 
 Blocking rules stop the country-day (or, through ``SuiteResult.failed_charts``, just the bad charts) from
-reaching the marts; warnings flag feeds that look wrong without being provably wrong (a stale or reshuffled
-feed).
+reaching the marts; warnings flag feeds that look wrong without being provably wrong (a byte-identical payload, a short chart
+standing still, a reshuffled feed). A deep ranking identical to the previous day's is a frozen feed: blocking.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ DEFAULT_DEPTH_TOLERANCE = 0.10
 # WBGame charts (26 days, cn/jp/us): mean 0.03, max 0.21 (US top-paid Business). A feed that silently switched
 # to another chart (WBGame's overall -> Business overwrite) scores near 1.
 DEFAULT_NEW_APP_SHARE_RANGE = (0.0, 0.35)
+
+# From this depth up, a ranking identical to the previous day's is taken as a frozen feed and quarantined.
+STALE_MIN_ENTRIES = 50
 
 _LIMIT_PATTERNS = (re.compile(r"/limit=(\d+)"), re.compile(r"/(\d+)/[a-z-]+\.json"))
 
@@ -166,10 +169,17 @@ def _chart_rules(*, stale_hashes: bool, stale_ranking: bool, new_apps: bool, sha
             "a byte-identical payload on consecutive days suggests a stale feed or cache, though charts can stand still",
         ))
     if stale_ranking:
-        rules.append(warning(
+        rules.append(blocking(
             "ranking_differs_from_previous_day",
-            e.ExpectColumnValuesToBeInSet(column="same_ranking_as_previous_day", value_set=[False]),
-            "an unchanged full ranking day over day is rare for live charts and typical of a frozen feed",
+            e.ExpectColumnValuesToBeInSet(column="frozen_ranking", value_set=[False]),
+            f"a ranking of {STALE_MIN_ENTRIES}+ apps identical to the previous day's is a frozen feed (none of 363 "
+            "day-over-day pairs of the real charts in shared/real_charts was): publishing it would show a day "
+            "without a single move",
+        ))
+        rules.append(warning(
+            "short_ranking_differs_from_previous_day",
+            e.ExpectColumnValuesToBeInSet(column="frozen_short_ranking", value_set=[False]),
+            f"a chart under {STALE_MIN_ENTRIES} apps can stand still for a day; unchanged, it is only suspicious",
         ))
     if new_apps:
         lo, hi = share_range
@@ -211,7 +221,8 @@ def _charts_frame(rows, expected_depth, tolerance, previous_hashes, previous_day
     if rows.empty:
         return pd.DataFrame(columns=[CHART_KEY, "payload_sha256", "entries", "min_entries", "max_entries",
                                      "payloads_for_chart", "payload_seen_previous_day",
-                                     "same_ranking_as_previous_day", "new_app_share"])
+                                     "same_ranking_as_previous_day", "frozen_ranking", "frozen_short_ranking",
+                                     "new_app_share"])
     payloads_per_chart = rows.groupby(CHART_KEY)["payload_sha256"].nunique(dropna=False)
     for (label, payload), chart in rows.groupby([CHART_KEY, rows["payload_sha256"].fillna("")], sort=True):
         first = chart.iloc[0]
@@ -222,6 +233,7 @@ def _charts_frame(rows, expected_depth, tolerance, previous_hashes, previous_day
             lo, hi = max(1, math.floor(depth * (1 - tolerance))), depth
         ranking = _ranking(chart)
         app_ids = chart["app_id"].dropna().astype(str)
+        same = prev_rankings.get(_chart_identity(label)) == ranking
         out.append({
             CHART_KEY: label,
             "payload_sha256": payload or None,
@@ -231,7 +243,9 @@ def _charts_frame(rows, expected_depth, tolerance, previous_hashes, previous_day
             "max_entries": hi,
             "payloads_for_chart": int(payloads_per_chart[label]),
             "payload_seen_previous_day": bool(payload) and payload in previous_hashes,
-            "same_ranking_as_previous_day": prev_rankings.get(_chart_identity(label)) == ranking,
+            "same_ranking_as_previous_day": same,
+            "frozen_ranking": same and len(chart) >= STALE_MIN_ENTRIES,
+            "frozen_short_ranking": same and len(chart) < STALE_MIN_ENTRIES,
             # An empty history (first week of a new country) cannot call anything new.
             "new_app_share": (float((~app_ids.isin(recent)).mean()) if recent and len(app_ids) else 0.0),
         })
