@@ -133,7 +133,10 @@ def cmd_demo(home: Home, args) -> int:
     _mark_replay(home, args.start, args.end, countries)
     args.paths, args.no_land = [out], True
     cmd_import(home, args)
-    _run_pipeline(home, args.start, args.end)
+    if not _run_pipeline(home, args.start, args.end):
+        # Say so with the exit code: `make demo` and scripts must not report a demo that did not publish as done.
+        print("demo: the pipeline run failed; `chartlake status` and the Dagster UI show which step", file=sys.stderr)
+        return 1
     _print_demo_summary(home)
     return 0
 
