@@ -9,7 +9,7 @@ STAMP := $(VENV)/.chartlake-installed
 export CHARTLAKE_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CHARTLAKE_HOME)/dagster
 
-.PHONY: demo test test-fast ui setup clean-data bench
+.PHONY: demo test test-slow test-all ui setup clean-data bench
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,12 +23,16 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/chartlake demo
 
+# The suite without the heavy end-to-end cases (marked slow): minutes, for every commit.
 test: setup
-	$(BIN)/python -m pytest -q
-
-# Everything but the tests marked slow: for a quick loop while editing.
-test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The heavy cases: whole demo pipelines, injected defects, readers during runs, the browser. CI runs both.
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: setup
+	$(BIN)/python -m pytest -q
 
 ui: setup
 	@mkdir -p $(DAGSTER_HOME)
