@@ -2,10 +2,14 @@
 
 1. ``stage_*``: a payload (fetched or imported) goes into the raw store and is registered in ``raw.payloads`` with
    the chart keys it holds, or with its error if it cannot be parsed. One lake commit per batch.
-2. ``land_day``: every staged payload of a chart date that is not yet in ``raw.chart_entries`` is parsed again
-   from the store and its rows are inserted, all countries of the day in one commit. A payload that already landed
-   for a chart key is never landed twice, so re-running a day with an unchanged feed changes nothing; a different
-   payload for the same chart key lands as a new version beside the old one.
+2. ``land_day``: every staged chart of a chart date that is not yet in ``raw.chart_entries`` is inserted, all
+   countries of the day in one commit, from the parse kept at stage time when staging ran in this process
+   (``PayloadStore.parsed``), else parsed again from the store with the context recorded beside the payload. A
+   payload that already landed for a chart key is never landed twice, so re-running a day with an unchanged feed
+   changes nothing; a different payload for the same chart key lands as a new version beside the old one.
+
+A file named in chartlake's own layout, ``<country>-<device>-<chart>[-<YYYY-MM-DD>].json``, promises that chart:
+a payload saying otherwise fails, as a fetched payload contradicting its request does.
 
 Registry and rows live in the lake, so their history is DuckLake's snapshots. No Dagster here: the raw assets,
 the CLI and the inbox sensor all call these functions.
@@ -16,21 +20,31 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from orchestration.lib import lake
 from orchestration.lib.payload_store import PayloadStore, utcnow
-from orchestration.sources.canonical import RAW_COLUMNS, ChartKey, PayloadError
+from orchestration.sources.canonical import ENTRY_FIELDS, RAW_COLUMNS, ChartKey, ParsedChart, PayloadError
 from orchestration.sources.parsers import parse_payload
 
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _COUNTRY_IN_NAME = re.compile(r"(?:^|[-_/])([a-z]{2})(?=[-_])")
+# chartlake's own file layout, as the demo writes it. Strict on purpose: archive names such as
+# ``games-2026-03-08-us-top-paid.json`` promise nothing and are not checked.
+_CHARTLAKE_NAME = re.compile(
+    r"^(?P<country>[a-z]{2})-(?P<device>iphone|ipad)-(?P<chart>top-free|top-paid|top-grossing)"
+    r"(?:-(?P<date>\d{4}-\d{2}-\d{2}))?\.json$")
+# Payloads stored and looked up per chunk: bounds the bytes held at once and the size of one registry query.
+_STAGE_CHUNK = 256
 
 
 @dataclass
@@ -61,6 +75,7 @@ class PayloadSource:
     chart_date: dt.date | None = None
     request: object | None = None  # a feeds.FeedRequest when the payload was fetched
     fetch_error: str | None = None  # transport error (timeout, 404): no usable payload
+    expect: dict | None = None  # {country, device, chart} promised by a chartlake-layout file name
 
 
 def stage(con: duckdb.DuckDBPyConnection, store: PayloadStore, payloads: Iterable[PayloadSource], *,
@@ -70,51 +85,125 @@ def stage(con: duckdb.DuckDBPyConnection, store: PayloadStore, payloads: Iterabl
     now = utcnow()
     results: list[StageResult] = []
     registry_rows: list[dict] = []
-    known = _registered_keys(con)
-    for p in payloads:
-        fetched_at = (p.fetched_at or now).replace(tzinfo=None)
-        hint_country, hint_date = _hints(p)
-        if p.content is None or p.fetch_error:
-            # Nothing to store: record the failure so the partition shows as failed with its URL.
-            sha = ""
-            res = StageResult(p.source, sha, "failed", error=p.fetch_error or "no payload",
-                              country=hint_country, chart_date=hint_date)
-            registry_rows.append(_registry_row(None, p, fetched_at, run_id, now, res))
+    known: set = set()
+    looked_up: set[str] = set()
+    cache = store.parsed
+    cache.clear()  # keep only this batch: a process that stages and never lands holds one batch at most
+    for chunk in _chunks(payloads, _STAGE_CHUNK):
+        fetched = [(p.fetched_at or now).replace(tzinfo=None) for p in chunk]
+        usable = [i for i, p in enumerate(chunk) if p.content is not None and not p.fetch_error]
+        sidecars = {i: _sidecar(chunk[i], fetched[i], run_id) for i in usable}
+        stored = dict(zip(usable, store.put_many([(chunk[i].content, sidecars[i]) for i in usable])))
+        batch_hashes = {s.sha256 for s in stored.values()} - looked_up
+        known |= _registered_keys(con, batch_hashes)
+        looked_up |= batch_hashes
+        for i, p in enumerate(chunk):
+            res = _stage_one(p, stored.get(i), sidecars.get(i), fetched[i], known, registry_rows, cache,
+                             run_id=run_id, now=now)
             results.append(res)
-            continue
-        stored = store.put(p.content, {
-            "source": p.source, "source_url": p.source_url, "http_status": p.http_status, "etag": p.etag,
-            "last_modified": p.last_modified, "fetched_at": fetched_at.isoformat(), "run_id": run_id,
-            # The parse context, so that landing re-reads the payload exactly as staging did.
-            "chart_date_override": p.chart_date.isoformat() if p.chart_date else None,
-            "request": dataclasses.asdict(p.request) if dataclasses.is_dataclass(p.request) else None,
-        })
-        sha = stored.sha256
-        try:
-            charts = parse_payload(p.content, source=p.source, sha256=sha, chart_date=p.chart_date,
-                                   request=p.request)
-        except PayloadError as exc:
-            res = StageResult(p.source, sha, "failed", error=str(exc), country=hint_country, chart_date=hint_date)
-            if (sha, None) not in known:
-                registry_rows.append(_registry_row(None, p, fetched_at, run_id, now, res))
-                known.add((sha, None))
-            results.append(res)
-            continue
-        new_keys = [c.key for c in charts if (sha, c.key) not in known]
-        res = StageResult(p.source, sha, "staged" if new_keys else "unchanged", [c.key for c in charts],
-                          sum(len(c.entries) for c in charts),
-                          country=charts[0].key.country, chart_date=charts[0].key.chart_date)
-        for c in charts:
-            if (sha, c.key) in known:
-                continue
-            known.add((sha, c.key))
-            registry_rows.append(_registry_row(c, p, fetched_at, run_id, now, res))
-        results.append(res)
     if registry_rows:
         df = pd.DataFrame(registry_rows, columns=_REGISTRY_COLUMNS)
         _insert(con, "raw.payloads", df, [(c, None) for c in _REGISTRY_COLUMNS], message,
                 run_id=run_id, payloads=len(registry_rows))
     return results
+
+
+def _stage_one(p: PayloadSource, stored, sidecar: dict | None, fetched_at, known: set, registry_rows: list,
+               cache, *, run_id: str, now) -> StageResult:
+    hint_country, hint_date = _hints(p)
+    if stored is None:
+        # Nothing to store: record the failure so the partition shows as failed with its URL.
+        res = StageResult(p.source, "", "failed", error=p.fetch_error or "no payload",
+                          country=hint_country, chart_date=hint_date)
+        registry_rows.append(_registry_row(None, p, fetched_at, run_id, now, res))
+        return res
+    sha = stored.sha256
+
+    def failed(error: str, country, chart_date) -> StageResult:
+        res = StageResult(p.source, sha, "failed", error=error, country=country, chart_date=chart_date)
+        if (sha, None) not in known:
+            registry_rows.append(_registry_row(None, p, fetched_at, run_id, now, res))
+            known.add((sha, None))
+        return res
+
+    try:
+        charts = parse_payload(p.content, source=p.source, sha256=sha, chart_date=p.chart_date, request=p.request)
+    except PayloadError as exc:
+        return failed(str(exc), hint_country, hint_date)
+    mismatch = _name_mismatch(p, charts, sha) if p.expect else None
+    if mismatch is not None:
+        # Registered under the chart its name promised; the payload's own date when the path has none.
+        return failed(str(mismatch), p.expect["country"],
+                      p.chart_date or _date_in_path(p.source) or charts[0].key.chart_date)
+    new_keys = [c.key for c in charts if (sha, c.key) not in known]
+    res = StageResult(p.source, sha, "staged" if new_keys else "unchanged", [c.key for c in charts],
+                      sum(len(c.entries) for c in charts),
+                      country=charts[0].key.country, chart_date=charts[0].key.chart_date)
+    for c in charts:
+        if (sha, c.key) in known:
+            continue
+        known.add((sha, c.key))
+        registry_rows.append(_registry_row(c, p, fetched_at, run_id, now, res))
+    if new_keys and _land_parses_as_stage(p):
+        cache.put((sha, _parse_context(sidecar)), [_chart_rows(c) for c in charts], res.entry_count)
+    return res
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _sidecar(p: PayloadSource, fetched_at, run_id: str) -> dict:
+    return {
+        "source": p.source, "source_url": p.source_url, "http_status": p.http_status, "etag": p.etag,
+        "last_modified": p.last_modified, "fetched_at": fetched_at.isoformat(), "run_id": run_id,
+        # The parse context, so that landing re-reads the payload exactly as staging did.
+        "chart_date_override": p.chart_date.isoformat() if p.chart_date else None,
+        "request": dataclasses.asdict(p.request) if dataclasses.is_dataclass(p.request) else None,
+    }
+
+
+def _parse_context(sidecar: dict) -> str:
+    """What ``land_day`` parses a payload with, from its sidecar: equal contexts give equal charts."""
+    return json.dumps([sidecar.get("source"), sidecar.get("chart_date_override"), sidecar.get("request")],
+                      sort_keys=True, default=str)
+
+
+def _land_parses_as_stage(p: PayloadSource) -> bool:
+    """True when landing, from the sidecar, would parse with exactly the arguments staging used."""
+    if not p.source:
+        return False  # landing would name the payload by its URL or hash instead
+    chart_date = p.chart_date.date() if isinstance(p.chart_date, dt.datetime) else p.chart_date
+    if _parse_date(p.chart_date.isoformat() if p.chart_date else None) != chart_date:
+        return False
+    if p.request is None:
+        return True
+    if not dataclasses.is_dataclass(p.request):
+        return False  # not recorded in the sidecar: landing parses without it
+    recorded = json.loads(json.dumps(dataclasses.asdict(p.request), default=str))
+    try:
+        return _request_from(recorded) == p.request
+    except (TypeError, ValueError):
+        return False
+
+
+def _expected_from_name(path: Path) -> dict | None:
+    m = _CHARTLAKE_NAME.match(path.name)
+    return {"country": m["country"], "device": m["device"], "chart": m["chart"]} if m else None
+
+
+def _name_mismatch(p: PayloadSource, charts: list[ParsedChart], sha: str) -> PayloadError | None:
+    """The file name promised another chart than the payload holds: its rows would land under the wrong key."""
+    for c in charts:
+        for name in ("country", "device", "chart"):
+            got, want = getattr(c.key, name), p.expect[name]
+            if got != want:
+                return PayloadError(
+                    f"{name} mismatch: payload says {got!r}, file name says {want!r} ({Path(p.source).name} "
+                    f"must hold the {want} chart its name promises)", source=p.source, sha256=sha)
+    return None
 
 
 @dataclass
@@ -139,7 +228,7 @@ class LandResult:
 
 def land_day(con: duckdb.DuckDBPyConnection, store: PayloadStore, chart_date: dt.date, *, run_id: str,
              countries: Sequence[str] | None = None, asset: str = "raw/chart_entries") -> LandResult:
-    """Land all staged payloads of ``chart_date`` not yet in ``raw.chart_entries`` (one commit)."""
+    """Land all staged charts of ``chart_date`` not yet in ``raw.chart_entries`` (one commit)."""
     lake.ensure_raw_schema(con)
     country_filter = ""
     params: list = [chart_date]
@@ -147,7 +236,7 @@ def land_day(con: duckdb.DuckDBPyConnection, store: PayloadStore, chart_date: dt
         country_filter = f"and p.country in ({', '.join('?' for _ in countries)})"
         params += list(countries)
     pending = con.execute(f"""
-        select distinct p.payload_sha256, p.source_url, p.source_format, p.fetched_at, p.country
+        select p.payload_sha256, p.store, p.country, p.device, p.chart, p.genre_id, p.source_url, p.fetched_at
         from raw.payloads p
         where p.status = 'staged' and p.chart_date = ? {country_filter}
           and not exists (
@@ -155,27 +244,39 @@ def land_day(con: duckdb.DuckDBPyConnection, store: PayloadStore, chart_date: dt
             where e.payload_sha256 = p.payload_sha256 and e.chart_date = p.chart_date and e.country = p.country
               and e.device = p.device and e.chart = p.chart and e.genre_id is not distinct from p.genre_id)
         order by p.fetched_at, p.payload_sha256""", params).fetchall()
+    # Per payload, the charts still to land and their lineage. A payload holding several charts (an archive's
+    # aggregate file) has one registry row per chart and must land each chart once.
+    todo: dict[str, dict[ChartKey, tuple]] = {}
+    for sha, store_, country, device, chart, genre_id, source_url, fetched_at in pending:
+        key = ChartKey(store_, country, device, chart, genre_id, chart_date)
+        todo.setdefault(sha, {}).setdefault(key, (source_url, fetched_at))
     result = LandResult(chart_date)
-    now = utcnow()
-    frames: list[pd.DataFrame] = []
-    for sha, source_url, source_format, fetched_at, _country in pending:
-        content = store.get(sha)
+    parts: list[tuple] = []
+    cache = store.parsed
+    for sha, keys in todo.items():
         meta = store.meta(sha)
-        try:
-            charts = parse_payload(content, source=meta.get("source") or source_url or sha, sha256=sha,
-                                   chart_date=_parse_date(meta.get("chart_date_override")),
-                                   request=_request_from(meta.get("request")))
-        except PayloadError as exc:  # registered as parsable, so the parser changed: report, do not guess
-            result.failures.append({"country": _country, "source": source_url, "payload_sha256": sha,
-                                    "error": str(exc)})
-            continue
-        for c in charts:
-            if c.key.chart_date != chart_date or (countries and c.key.country not in countries):
+        context = (sha, _parse_context(meta)) if meta.get("source") else None
+        # A hit skips reading the payload back: this process stored it, hashed, when it staged it.
+        charts = cache.get(context) if context else None
+        if charts is None:
+            source_url = next(iter(keys.values()))[0]
+            try:
+                charts = [_chart_rows(c) for c in parse_payload(
+                    store.get(sha), source=meta.get("source") or source_url or sha, sha256=sha,
+                    chart_date=_parse_date(meta.get("chart_date_override")),
+                    request=_request_from(meta.get("request")))]
+            except PayloadError as exc:  # registered as parsable, so the parser changed: report, do not guess
+                result.failures.append({"country": next(iter(keys)).country, "source": source_url,
+                                        "payload_sha256": sha, "error": str(exc)})
                 continue
-            frames.append(_rows_frame(c, sha=sha, source_url=source_url, fetched_at=fetched_at,
-                                      run_id=run_id, ingested_at=now))
-    if frames:
-        df = pd.concat(frames, ignore_index=True)
+        elif all(c.key in keys for c in charts):
+            cache.discard(context)  # every chart of it lands now: nothing left to land from this parse
+        for c in charts:
+            if c.key in keys:
+                source_url, fetched_at = keys[c.key]
+                parts.append((c, sha, source_url, fetched_at))
+    if parts:
+        df = _day_frame(parts, run_id=run_id, ingested_at=utcnow())
         _insert(con, "raw.chart_entries", df, RAW_COLUMNS, f"land {chart_date.isoformat()}", asset=asset,
                 partition=chart_date.isoformat(), run_id=run_id, rows=len(df))
         result.rows_inserted = len(df)
@@ -217,10 +318,11 @@ def _summarise(con, result: LandResult, countries: Sequence[str] | None) -> None
 
 def stage_files(con, store: PayloadStore, paths: Iterable[Path], *, run_id: str) -> list[StageResult]:
     """Stage saved payload files (Apple v2, legacy, or a known archive layout). Directories are walked."""
-    sources = []
-    for path in _expand(paths):
-        sources.append(PayloadSource(content=path.read_bytes(), source=str(path), source_url=path.resolve().as_uri()))
-    return stage(con, store, sources, run_id=run_id, message=f"stage {len(sources)} files")
+    files = _expand(paths)
+    # Read lazily: ``stage`` holds one chunk of payloads in memory, not the whole import.
+    sources = (PayloadSource(content=path.read_bytes(), source=str(path), source_url=path.resolve().as_uri(),
+                             expect=_expected_from_name(path)) for path in files)
+    return stage(con, store, sources, run_id=run_id, message=f"stage {len(files)} files")
 
 
 def _expand(paths: Iterable[Path]) -> list[Path]:
@@ -235,24 +337,56 @@ def _expand(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def _rows_frame(chart, *, sha, source_url, fetched_at, run_id, ingested_at) -> pd.DataFrame:
-    k = chart.key
-    df = pd.DataFrame.from_records(chart.entries)
-    for name, value in (("store", k.store), ("country", k.country), ("device", k.device), ("chart", k.chart),
-                        ("genre_id", k.genre_id), ("chart_date", k.chart_date)):
-        df[name] = value
-    df["payload_sha256"] = sha
-    df["source_url"] = source_url
-    df["source_format"] = chart.source_format
-    df["fetched_at"] = fetched_at
-    df["run_id"] = run_id
-    df["ingested_at"] = ingested_at
-    for name, _ in RAW_COLUMNS:
-        if name not in df:
-            df[name] = None
-    df = df[[n for n, _ in RAW_COLUMNS]]
-    # Keep every column an object column: DuckDB then casts from Python values, not from pandas' guesses.
-    return df.astype(object).where(df.notna(), None)
+@dataclass
+class _ChartRows:
+    """One parsed chart as columns, as landing inserts it: built once per parse (and kept from stage time)."""
+
+    key: ChartKey
+    source_format: str
+    n: int
+    columns: dict[str, list]  # ENTRY_FIELDS -> values; release_date and price as text
+
+
+def _chart_rows(chart: ParsedChart) -> _ChartRows:
+    entries = chart.entries
+    cols = {f: [e[f] for e in entries] for f in ENTRY_FIELDS}
+    # Text, cast by the insert: DuckDB types an object column from a sample of its rows, so Decimal prices made
+    # a later 11000.00 overflow the DECIMAL(9,5) guessed from small ones. format(): no exponent ("1E+1").
+    cols["release_date"] = [v if v is None or isinstance(v, str) else v.isoformat() for v in cols["release_date"]]
+    cols["price"] = [v if v is None or isinstance(v, str) else format(v, "f") for v in cols["price"]]
+    return _ChartRows(chart.key, chart.source_format, len(entries), cols)
+
+
+def _day_frame(parts: list[tuple], *, run_id: str, ingested_at: dt.datetime) -> pd.DataFrame:
+    """One typed frame for the day from ``(chart rows, sha, source_url, fetched_at)`` parts, in RAW_COLUMNS order."""
+    counts = np.array([c.n for c, *_ in parts], dtype=np.int64)
+    n = int(counts.sum())
+
+    def per_chart(values: list, dtype="object"):
+        return np.repeat(np.array(values, dtype=dtype), counts)
+
+    def text(values) -> pd.api.extensions.ExtensionArray:
+        return pd.array(values, dtype="str")
+
+    keys = [c.key for c, *_ in parts]
+    data: dict[str, object] = {
+        "store": text(per_chart([k.store for k in keys])),
+        "country": text(per_chart([k.country for k in keys])),
+        "device": text(per_chart([k.device for k in keys])),
+        "chart": text(per_chart([k.chart for k in keys])),
+        "genre_id": pd.array(per_chart([k.genre_id for k in keys]), dtype="Int64"),
+        "chart_date": per_chart([k.chart_date for k in keys], "datetime64[D]"),
+    }
+    for f in ENTRY_FIELDS:
+        values = list(itertools.chain.from_iterable(c.columns[f] for c, *_ in parts))
+        data[f] = np.array(values, dtype=np.int64) if f == "rank" else text(values)
+    data["payload_sha256"] = text(per_chart([sha for _, sha, _, _ in parts]))
+    data["source_url"] = text(per_chart([url for _, _, url, _ in parts]))
+    data["source_format"] = text(per_chart([c.source_format for c, *_ in parts]))
+    data["fetched_at"] = per_chart([at for *_, at in parts], "datetime64[us]")
+    data["run_id"] = text(np.full(n, run_id, dtype=object))
+    data["ingested_at"] = np.full(n, np.datetime64(ingested_at, "us"))
+    return pd.DataFrame({name: data[name] for name, _ in RAW_COLUMNS}, copy=False)
 
 
 _REGISTRY_COLUMNS = ["payload_sha256", "store", "country", "device", "chart", "genre_id", "chart_date",
@@ -266,8 +400,8 @@ def _registry_row(chart, p: PayloadSource, fetched_at, run_id, now, res: StageRe
         "payload_sha256": res.sha256 or None,
         "store": key.store if key else "apple",
         "country": key.country if key else res.country,
-        "device": key.device if key else getattr(p.request, "device", None),
-        "chart": key.chart if key else getattr(p.request, "chart", None),
+        "device": key.device if key else getattr(p.request, "device", None) or (p.expect or {}).get("device"),
+        "chart": key.chart if key else getattr(p.request, "chart", None) or (p.expect or {}).get("chart"),
         "genre_id": key.genre_id if key else getattr(p.request, "genre_id", None),
         "chart_date": key.chart_date if key else res.chart_date,
         "source_url": p.source_url or p.source,
@@ -282,11 +416,14 @@ def _registry_row(chart, p: PayloadSource, fetched_at, run_id, now, res: StageRe
     }
 
 
-def _registered_keys(con) -> set:
+def _registered_keys(con, hashes: set[str]) -> set:
+    """What the registry already holds for these payloads: (sha, ChartKey) per staged chart, (sha, None) if failed."""
     known: set = set()
+    if not hashes:
+        return known
     for sha, store_, country, device, chart, genre_id, chart_date, status in con.execute(
         "select payload_sha256, store, country, device, chart, genre_id, chart_date, status from raw.payloads "
-        "where payload_sha256 is not null"
+        "where payload_sha256 in (select unnest(?::varchar[]))", [sorted(hashes)]
     ).fetchall():
         if status == "failed":
             known.add((sha, None))
@@ -301,12 +438,16 @@ def _hints(p: PayloadSource) -> tuple[str | None, dt.date | None]:
     chart_date = p.chart_date
     name = Path(p.source).name.lower() if p.source else ""
     if chart_date is None:
-        m = _DATE_IN_NAME.search(p.source or "")
-        chart_date = _parse_date(m.group(1)) if m else (p.fetched_at.date() if p.fetched_at else None)
+        chart_date = _date_in_path(p.source) or (p.fetched_at.date() if p.fetched_at else None)
     if country is None:
         m = _COUNTRY_IN_NAME.search(name)
         country = m.group(1) if m else None
     return country, chart_date
+
+
+def _date_in_path(source: str | None) -> dt.date | None:
+    m = _DATE_IN_NAME.search(source or "")
+    return _parse_date(m.group(1)) if m else None
 
 
 def _request_from(data: dict | None):

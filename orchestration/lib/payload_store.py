@@ -4,6 +4,9 @@ A payload is written once (to a temp file, then linked into place) and never ove
 pipeline, whether it parsed or not: it is the evidence every published figure traces back to. A sidecar JSON
 beside it records where it came from the first time it was seen (source URL or file, HTTP status, ETag,
 Last-Modified, fetched-at, run id).
+
+The store also keeps, in memory and per process, what ingest parsed from the payloads it staged last
+(``ParsedCache``), so that landing them in the same process does not parse them a second time.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Hashable, Sequence
 
 
 def sha256_hex(content: bytes) -> str:
@@ -32,9 +39,89 @@ class PayloadStoreError(RuntimeError):
     pass
 
 
+# fsync dominates writing a batch of payloads one after the other (~3 ms each, two per payload); issued from a few
+# threads the file system commits them together (600 files: 2.6 s -> 0.2 s measured here).
+_WRITE_THREADS = 4
+
+
+class ParsedCache:
+    """Parsed payloads kept between staging and landing in one process, keyed by hash and parse context.
+
+    Holds at most ``max_rows`` chart rows; what does not fit is simply parsed again when it lands. Only the last
+    staged batch is kept (``ingest.stage`` clears it), so a long-lived process that stages without landing (the
+    inbox sensor) holds one batch at most.
+    """
+
+    def __init__(self, max_rows: int):
+        self.max_rows = max_rows
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._rows = 0
+        self._lock = threading.Lock()
+
+    def put(self, key: Hashable, value: Any, rows: int) -> bool:
+        with self._lock:
+            if key in self._items:
+                return True
+            if self._rows + rows > self.max_rows:
+                return False
+            self._items[key] = (value, rows)
+            self._rows += rows
+            return True
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            item = self._items.get(key)
+            return item[0] if item is not None else None
+
+    def discard(self, key: Hashable) -> None:
+        with self._lock:
+            item = self._items.pop(key, None)
+            if item is not None:
+                self._rows -= item[1]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._rows = 0
+
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _cache_max_rows() -> int:
+    # ~630 B per cached row (measured on demo charts): the default bounds the cache near 250 MB.
+    value = os.environ.get("CHARTLAKE_PARSE_CACHE_ROWS", "400000")
+    try:
+        rows = int(value)
+    except ValueError:
+        raise PayloadStoreError(f"CHARTLAKE_PARSE_CACHE_ROWS must be a whole number of rows, got {value!r}") from None
+    if rows < 0:
+        raise PayloadStoreError(f"CHARTLAKE_PARSE_CACHE_ROWS must be 0 (off) or more, got {value!r}")
+    return rows
+
+
+_CACHES: dict[Path, ParsedCache] = {}
+_CACHES_LOCK = threading.Lock()
+
+
 class PayloadStore:
     def __init__(self, root: Path):
         self.root = Path(root)
+
+    @property
+    def parsed(self) -> ParsedCache:
+        """The parse cache of this store's root, shared by every ``PayloadStore`` on that root in this process
+        (the CLI stages with one instance and Dagster's raw asset lands with another)."""
+        root = self.root.resolve()
+        with _CACHES_LOCK:
+            cache = _CACHES.get(root)
+            if cache is None:
+                cache = _CACHES[root] = ParsedCache(_cache_max_rows())
+            return cache
 
     def path_for(self, sha256: str) -> Path:
         return self.root / sha256[:2] / f"{sha256}.payload"
@@ -44,7 +131,9 @@ class PayloadStore:
 
     def put(self, content: bytes, meta: dict) -> StoredPayload:
         """Store ``content`` once. A payload already present is left exactly as it is (and so is its sidecar)."""
-        sha = sha256_hex(content)
+        return self._put(content, meta, sha256_hex(content))
+
+    def _put(self, content: bytes, meta: dict, sha: str) -> StoredPayload:
         path = self.path_for(sha)
         if path.exists():
             return StoredPayload(sha, path, is_new=False)
@@ -53,6 +142,27 @@ class PayloadStore:
         self._write_once(self.meta_path_for(sha), json.dumps(sidecar, sort_keys=True, default=str, indent=1).encode())
         is_new = self._write_once(path, content)
         return StoredPayload(sha, path, is_new=is_new)
+
+    def put_many(self, items: Sequence[tuple[bytes, dict]]) -> list[StoredPayload]:
+        """``put`` for a batch, in order: the first of several equal payloads in the batch writes it (and its
+        sidecar), exactly as one ``put`` after the other would; the writes themselves run concurrently."""
+        first: dict[str, int] = {}
+        hashes = []
+        for i, (content, _meta) in enumerate(items):
+            sha = sha256_hex(content)
+            hashes.append(sha)
+            first.setdefault(sha, i)
+        # Repeats within the batch and payloads already stored are left alone, as ``put`` leaves them.
+        out = [StoredPayload(sha, self.path_for(sha), is_new=False) for sha in hashes]
+        todo = [i for i in first.values() if not out[i].path.exists()]
+        if len(todo) > 1:
+            with ThreadPoolExecutor(min(_WRITE_THREADS, len(todo))) as pool:
+                written = list(pool.map(lambda i: self._put(items[i][0], items[i][1], hashes[i]), todo))
+        else:
+            written = [self._put(items[i][0], items[i][1], hashes[i]) for i in todo]
+        for i, stored in zip(todo, written):
+            out[i] = stored
+        return out
 
     def get(self, sha256: str) -> bytes:
         path = self.path_for(sha256)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import json
 import re
 from decimal import Decimal, InvalidOperation
@@ -461,7 +462,9 @@ def _build_chart(ctx: _Ctx, key: dict, rows: list[dict], where: str) -> ParsedCh
         name = row["app_name"]
         if not isinstance(name, str) or not name.strip():
             raise ctx.error(f"entry at rank {rank} (app {app_id}) has no name in {label}")
-        entries.append({f: row.get(f) for f in ENTRY_FIELDS})
+        # Every parser builds its rows with exactly ENTRY_FIELDS, in order: keep the row rather than copy it.
+        entries.append(row if tuple(row) == ENTRY_FIELDS
+                       else {f: row.get(f) for f in ENTRY_FIELDS})
     entries.sort(key=lambda e: e["rank"])
     return ParsedChart(key=chart_key, entries=entries)
 
@@ -569,6 +572,11 @@ def _id_from_url(url) -> str | None:
     """The numeric id in an Apple URL: ``.../id284882215?...`` or an old artist URL ending in ``/183313439``."""
     if not isinstance(url, str) or not url:
         return None
+    return _id_in_url(url)
+
+
+@functools.lru_cache(maxsize=16384)  # a developer's URL comes back on every chart they are in
+def _id_in_url(url: str) -> str | None:
     path = urlsplit(url).path
     m = _ID_IN_URL.search(path)
     if m:
