@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from dbt_helpers import DAYS, START, compare_lakes, load_raw, make_dbt_home, synthetic_rows
+from dbt_helpers import DAYS, START, _rows, chart_apps, compare_lakes, load_raw, make_dbt_home, synthetic_rows
 
 
 def _vars(start: dt.date, end: dt.date) -> str:
@@ -55,3 +55,35 @@ def test_day_by_day_equals_full_build(built, tmp_path):
         d = START + dt.timedelta(days=i)
         h.dbt("run", "--quiet", "--vars", _vars(d, d + dt.timedelta(days=1)))
     _assert_same(built.home, h.home)
+
+
+def _long_run_rows() -> list[tuple]:
+    """A German chart in which a new app enters at #1 on Jan 4 and stays there to the end of the month."""
+    rows = []
+    for i in range(DAYS):
+        d = START + dt.timedelta(days=i)
+        noon = dt.datetime.combine(d, dt.time(12))
+        apps = chart_apps("de", "iphone", d)
+        if d >= dt.date(2025, 1, 4):
+            apps = [("777000", "Long Stayer")] + apps[:-1]
+        rows += _rows("de", "iphone", d, apps, fetched_at=noon, ingested_at=noon)
+    return rows
+
+
+def test_breakout_run_continues_across_windows(tmp_path):
+    """A breakout older than the spread window whose run in the top N goes on is continued by each later window
+    (days in top N, last day, still in top N), as a full build computes it."""
+    rows = synthetic_rows() + _long_run_rows()
+    full = make_dbt_home(tmp_path / "full")
+    load_raw(full.home, rows)
+    full.dbt("build", "--exclude", "resource_type:unit_test")
+    h = make_dbt_home(tmp_path / "windows")
+    load_raw(h.home, rows)
+    h.dbt("seed")
+    cuts = [START, dt.date(2025, 1, 15), dt.date(2025, 1, 16), START + dt.timedelta(days=DAYS)]
+    for start, end in zip(cuts, cuts[1:]):
+        h.dbt("run", "--vars", _vars(start, end))
+    _assert_same(full.home, h.home)
+    (run,) = h.query("select days_in_top_n, last_top_n_date, still_in_top_n from marts.mart_breakouts "
+                     "where app_id = '777000'")
+    assert run == (28, dt.date(2025, 1, 31), True)

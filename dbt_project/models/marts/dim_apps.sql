@@ -1,13 +1,40 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='app_id',
+        on_schema_change='fail',
+        pre_hook="{{ dim_apps_drop_vanished_apps() }}"
+    )
+}}
 -- Apps with their name and developer history: a new version starts on the first day the app's daily name
 -- (int_app_names_daily) or developer differs from the day before. One row per app × version; valid_to is
--- the next version's valid_from (exclusive), null for the current version. A table: valid_to of a version
--- depends on later days.
+-- the next version's valid_from (exclusive), null for the current version.
+--
+-- An app's rows depend on its own daily names only, so a run rebuilds (delete+insert by app_id) the whole
+-- history of the apps the window can change: those seen in the window, and those this table last saw on or
+-- after its start (their days in the window may be gone). Other apps keep their rows.
 with
+
+{% if is_incremental() %}
+
+affected_apps as (
+
+    select app_id from {{ ref('int_app_names_daily') }} where {{ in_date_window('chart_date') }}
+    union
+    select app_id from {{ this }} where last_seen_date >= {{ min_date() }}
+
+),
+
+{% endif %}
 
 daily as (
 
-    select app_id, chart_date, app_name, developer_name, developer_id, names_seen
-    from {{ ref('int_app_names_daily') }}
+    select d.app_id, d.chart_date, d.app_name, d.developer_name, d.developer_id, d.names_seen
+    from {{ ref('int_app_names_daily') }} as d
+    {% if is_incremental() %}
+    semi join affected_apps as a on d.app_id = a.app_id
+    {% endif %}
 
 ),
 

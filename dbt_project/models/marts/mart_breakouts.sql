@@ -1,20 +1,36 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['chart_id', 'app_id', 'breakout_date'],
+        on_schema_change='fail',
+        pre_hook="{{ mart_breakouts_drop_rebuilt_rows() }}"
+    )
+}}
 {%- set top_n = var('top_n') | int %}
 {%- set from_rank = var('breakout_from_rank') | int %}
 {%- set within_days = var('breakout_within_days') | int %}
 {%- set spread_days = var('spread_window_days') | int %}
+{%- set incremental = is_incremental() %}
 -- Surges into the top N: an app enters the top {{ top_n }} of a chart (it was not in it on the previous
 -- chart day) and, on some chart day in the {{ within_days }} days before, it was ranked below
 -- {{ from_rank }} or absent from the chart. One row per chart × app × breakout day.
 --
--- A table, not an incremental model: how long the app stayed in the top N and how many countries had
--- the same breakout within {{ spread_days }} days depend on later days. It reads only top-N rows and a
--- few lookback days per candidate, so it stays small.
+-- How long the app stayed in the top N and how many countries had the same breakout within {{ spread_days }}
+-- days depend on later days, so an incremental run rebuilds what its window [min_date, max_date) can change:
+-- - every breakout from min_date - {{ spread_days }} days on (deleted first by the pre-hook: a window can
+--   remove a breakout, and its neighbours' country spread), computed from the rankings from
+--   min_date - {{ 2 * spread_days + within_days }} days on (their spread and lookback reach that far back);
+-- - older breakouts whose run in the top N reached the chart's last day before the window: the run is
+--   continued with the window's days (days in top N, last day, best rank, still in top N).
+-- Older breakouts cannot change. Like the other incremental marts, days are built in order.
 with
 
 days as (
 
     select chart_id, chart_date, day_index, max_rank
     from {{ ref('int_chart_days') }}
+    {% if incremental %}where chart_date >= {{ mart_breakouts_read_from() }}{% endif %}
 
 ),
 
@@ -22,6 +38,7 @@ rankings as (
 
     select chart_id, store, country, device, chart, genre_id, chart_date, app_id, app_name, rank, previous_rank
     from {{ ref('mart_daily_rankings') }}
+    {% if incremental %}where chart_date >= {{ mart_breakouts_read_from() }}{% endif %}
 
 ),
 
@@ -31,6 +48,7 @@ candidates as (
     from rankings
     where rank <= {{ top_n }}
         and coalesce(previous_rank > {{ top_n }}, true)
+        {% if incremental %}and chart_date >= {{ min_date() }} - {{ 2 * spread_days }}{% endif %}
 
 ),
 
@@ -132,8 +150,12 @@ top_n_runs as (
 
 last_days as (
 
-    select chart_id, max(chart_date) as last_chart_date
-    from days
+    select
+        chart_id,
+        max(chart_date) as last_chart_date,
+        max(chart_date) filter (where chart_date < {{ min_date() }}) as prev_chart_date,
+        max(day_index) filter (where chart_date < {{ min_date() }}) as prev_day_index
+    from {{ ref('int_chart_days') }}
     group by chart_id
 
 ),
@@ -157,35 +179,95 @@ spread as (
         and abs(date_diff('day', o.breakout_date, b.breakout_date)) <= {{ spread_days }}
     group by b.chart_id, b.app_id, b.breakout_date
 
+),
+
+rebuilt as (
+
+    select
+        b.chart_id,
+        b.store,
+        b.country,
+        b.device,
+        b.chart,
+        b.genre_id,
+        b.app_id,
+        b.app_name,
+        b.surge_start_date,
+        b.breakout_date,
+        b.surge_start_rank,
+        b.surge_start_rank is null as from_outside_chart,
+        cast(b.surge_start_position as integer) as surge_start_position,
+        b.breakout_rank,
+        cast(b.surge_days as integer) as surge_days,
+        b.velocity_ranks_per_day,
+        cast(s.country_spread as integer) as country_spread,
+        s.spread_countries,
+        cast(t.run_days as integer) as days_in_top_n,
+        t.run_end as last_top_n_date,
+        cast(t.best_rank as integer) as best_rank_in_run,
+        t.run_end = l.last_chart_date as still_in_top_n
+    from breakouts as b
+    inner join spread as s using (chart_id, app_id, breakout_date)
+    inner join top_n_runs as t
+        on t.chart_id = b.chart_id
+        and t.app_id = b.app_id
+        and t.run_start = b.breakout_date
+    inner join last_days as l on l.chart_id = b.chart_id
+    {% if incremental %}where b.breakout_date >= {{ min_date() }} - {{ spread_days }}{% endif %}
+
 )
 
-select
-    b.chart_id,
-    b.store,
-    b.country,
-    b.device,
-    b.chart,
-    b.genre_id,
-    b.app_id,
-    b.app_name,
-    b.surge_start_date,
-    b.breakout_date,
-    b.surge_start_rank,
-    b.surge_start_rank is null as from_outside_chart,
-    cast(b.surge_start_position as integer) as surge_start_position,
-    b.breakout_rank,
-    cast(b.surge_days as integer) as surge_days,
-    b.velocity_ranks_per_day,
-    cast(s.country_spread as integer) as country_spread,
-    s.spread_countries,
-    cast(t.run_days as integer) as days_in_top_n,
-    t.run_end as last_top_n_date,
-    cast(t.best_rank as integer) as best_rank_in_run,
-    t.run_end = l.last_chart_date as still_in_top_n
-from breakouts as b
-inner join spread as s using (chart_id, app_id, breakout_date)
-inner join top_n_runs as t
-    on t.chart_id = b.chart_id
-    and t.app_id = b.app_id
-    and t.run_start = b.breakout_date
-inner join last_days as l on l.chart_id = b.chart_id
+{% if incremental %}
+
+-- The run in the top N that continues, from the window's first day, a run reaching the chart's last day before it.
+, continuations as (
+
+    select
+        t.chart_id,
+        t.app_id,
+        count(*) as run_days,
+        max(t.chart_date) as run_end,
+        min(t.rank) as best_rank
+    from (
+        select
+            *,
+            day_index - row_number() over (partition by chart_id, app_id order by day_index) as island
+        from top_n_days
+        where chart_date >= {{ min_date() }}
+    ) as t
+    inner join last_days as l on l.chart_id = t.chart_id
+    group by t.chart_id, t.app_id, t.island
+    having min(t.day_index) = any_value(l.prev_day_index) + 1
+
+),
+
+continued as (
+
+    select o.* replace (
+        cast(l.prev_day_index - d.day_index + 1 + coalesce(c.run_days, 0) as integer) as days_in_top_n,
+        coalesce(c.run_end, l.prev_chart_date) as last_top_n_date,
+        cast(least(o.best_rank_in_run, coalesce(c.best_rank, o.best_rank_in_run)) as integer) as best_rank_in_run,
+        coalesce(c.run_end, l.prev_chart_date) = l.last_chart_date as still_in_top_n
+    )
+    from {{ this }} as o
+    inner join last_days as l on l.chart_id = o.chart_id
+    inner join {{ ref('int_chart_days') }} as d
+        on d.chart_id = o.chart_id
+        and d.chart_date = o.breakout_date
+    left join continuations as c
+        on c.chart_id = o.chart_id
+        and c.app_id = o.app_id
+    where o.breakout_date < {{ min_date() }} - {{ spread_days }}
+        and o.last_top_n_date >= l.prev_chart_date
+
+)
+
+select * from rebuilt
+union all by name
+select * from continued
+
+{% else %}
+
+select * from rebuilt
+
+{% endif %}

@@ -45,20 +45,25 @@ entries as (
 
 {% if is_incremental() %}
 
+-- Only the chart × app pairs of the window, filtered before the aggregate: grouping all history is what
+-- would grow with it.
 prior_state as (
 
     select
-        chart_id,
-        app_id,
-        max(chart_date) as chart_date,
-        arg_max_null(rank, chart_date) as rank,
-        max(days_in_chart) as prior_days_in_chart,
-        min(peak_rank_to_date) as prior_peak_rank,
-        arg_max_null(streak_at_1, chart_date) as prior_streak_at_1,
-        min(first_chart_date) as prior_first_chart_date
-    from {{ this }}
-    where chart_date < {{ min_date() }}
-    group by chart_id, app_id
+        t.chart_id,
+        t.app_id,
+        max(t.chart_date) as chart_date,
+        arg_max_null(t.rank, t.chart_date) as rank,
+        max(t.days_in_chart) as prior_days_in_chart,
+        min(t.peak_rank_to_date) as prior_peak_rank,
+        arg_max_null(t.streak_at_1, t.chart_date) as prior_streak_at_1,
+        min(t.first_chart_date) as prior_first_chart_date
+    from {{ this }} as t
+    semi join (select distinct chart_id, app_id from entries) as w
+        on t.chart_id = w.chart_id
+        and t.app_id = w.app_id
+    where t.chart_date < {{ min_date() }}
+    group by t.chart_id, t.app_id
 
 ),
 
@@ -72,9 +77,6 @@ prior as (
     inner join {{ ref('int_chart_days') }} as d
         on p.chart_id = d.chart_id
         and p.chart_date = d.chart_date
-    semi join (select distinct chart_id, app_id from entries) as w
-        on p.chart_id = w.chart_id
-        and p.app_id = w.app_id
 
 ),
 

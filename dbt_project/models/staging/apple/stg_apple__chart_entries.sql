@@ -1,7 +1,14 @@
 -- Current version of every chart position: typed, normalised, one payload version per chart key.
+--
+-- Readers filter this view by chart_date (fct_chart_entries reads one day in an update), and the filter must
+-- reach the raw scan, or every read re-runs the version rule over all history. So the CTEs are inlined
+-- (NOT MATERIALIZED: a CTE read twice is otherwise materialised over every raw row, and filters stop at it),
+-- and the current version is picked with an inner join (one version row per chart key, so no row is
+-- duplicated) rather than a semi join, because DuckDB carries a filter to both sides of an inner join only.
+-- Every step is per chart key, and chart_date is part of the key, so filtering first changes no result.
 with
 
-source as (
+source as not materialized (
 
     select * from {{ source('raw', 'chart_entries') }}
 
@@ -9,13 +16,13 @@ source as (
 
 -- Payloads the raw quality check held back: they stay in raw for lineage, but never reach the marts, so the
 -- previous good version of their chart (if any) stays current.
-quarantined as (
+quarantined as not materialized (
 
     select distinct chart_date, country, payload_sha256 from {{ source('raw', 'quarantined_payloads') }}
 
 ),
 
-renamed as (
+renamed as not materialized (
 
     select
         lower(trim(store)) as store,
@@ -79,7 +86,7 @@ select
     {{ chart_id('r.store', 'r.country', 'r.device', 'r.chart', 'r.genre_id') }} as chart_id,
     r.*
 from renamed as r
-semi join current_versions as v
+inner join current_versions as v
     on r.store = v.store
     and r.country = v.country
     and r.device = v.device
