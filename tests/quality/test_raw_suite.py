@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -167,18 +166,13 @@ def test_save_writes_json_and_html(raw, tmp_path):
     assert "Great Expectations" in gx_rows and "^[1-9][0-9]{0,11}$" in gx_rows
 
 
-def test_raw_suite_runtime_on_six_charts_of_200(capsys):
+def test_six_charts_of_200_with_history_pass():
     df = raw_day(charts=[(d, c) for d in ("iphone", "ipad") for c in ("top-free", "top-paid", "top-grossing")], depth=200)
     assert len(df) == 1200
-    run_raw_suite(df, country="us", chart_date=DAY)  # warm: GX import and context
-    started = time.perf_counter()
     result = run_raw_suite(df, country="us", chart_date=DAY, recent_app_ids=set(df["app_id"]),
                            previous_day=raw_day(day=DAY - dt.timedelta(days=1)))
-    elapsed = time.perf_counter() - started
     assert result.passed, result.describe()
-    with capsys.disabled():
-        print(f"\nraw suite, 6 charts x 200 rows: {elapsed:.3f}s")
-    assert elapsed < 5
+    assert len(result.charts) == 6 and not result.warnings
 
 
 def _wbgame_day(day: str, country: str) -> pd.DataFrame:

@@ -1,9 +1,10 @@
 """Great Expectations suites as Dagster asset checks, attached to the assets they guard.
 
-- ``raw_chart_quality`` (raw, per chart date, not blocking): runs the raw suite country by country. A country
-  whose feed breaks a blocking expectation (or did not parse) is quarantined: its bad payloads go to
-  ``raw.quarantined_payloads`` (staging skips them) and ``quality/raw/<date>/``, and publish keeps that
-  country-day's last good rows; the other countries of the day go on, so the check must not stop the run.
+- ``raw_chart_quality`` (raw, per chart date, not blocking): runs the raw suite over all the day's countries at
+  once and judges each country on its own rows. A country whose feed breaks a blocking expectation (or did not
+  parse) is quarantined: its bad payloads go to ``raw.quarantined_payloads`` (staging skips them) and
+  ``quality/raw/<date>/``, and publish keeps that country-day's last good rows; the other countries of the day go
+  on, so the check must not stop the run.
 - ``marts_quality`` (marts, blocking): grain, keys, referential integrity and reconciliation over the window
   built. A failure here means the marts themselves are wrong, so nothing downstream may publish them.
 """
@@ -23,44 +24,39 @@ from orchestration.lib import audit, lake
     name="raw_chart_quality",
     partitions_def=daily_partitions,
     blocking=False,
-    description="GX raw suite per country: ranks 1..N contiguous, no duplicate rank/app, depth, app ids, country, "
-    "chart date; stale feed and new-app share as warnings. Failing countries are quarantined, not the day.",
+    description="GX raw suite per country (one run for the day's countries): ranks 1..N contiguous, no duplicate "
+    "rank/app, depth, app ids, country, chart date; stale feed and new-app share as warnings. Failing countries "
+    "are quarantined, not the day.",
 )
 def raw_chart_quality(context: dg.AssetCheckExecutionContext, chartlake: ChartlakeHome) -> dg.AssetCheckResult:
-    from orchestration.lib.quality import run_raw_suite
+    from orchestration.lib.quality.raw import HISTORY_DAYS, read_history, run_raw_day
 
     day = dt.date.fromisoformat(context.partition_key)
     home = chartlake.home()
     with lake.session(home, read_only=True) as con:
-        rows = audit.current_raw_rows(con, day, days_before=7)
+        today = audit.current_raw_rows(con, day)
+        history = read_history(con, day, HISTORY_DAYS)
         failed = audit.failed_payloads(con, day)
-    today = rows[rows["chart_date"].dt.date == day] if len(rows) else rows
-    yesterday = rows[rows["chart_date"].dt.date == day - dt.timedelta(days=1)] if len(rows) else rows
-    history = rows[rows["chart_date"].dt.date < day] if len(rows) else rows
+    # Every country in one run of the suite: the cost follows the day's rows, not its number of countries.
+    checked = run_raw_day(today, chart_date=day, history=history)
+    del history
+    out_dir = home.quality / "raw" / day.isoformat()
+    checked.save(out_dir)
+    payloads = today.groupby(today["country"].astype(object).fillna("?"))["payload_sha256"].unique()
     entries: list[dict] = []
     excluded: list[tuple[str, str, str]] = []  # (country, payload, reason) that staging must skip
-    per_country: dict[str, str] = {}
-    out_dir = home.quality / "raw" / day.isoformat()
-    for country, frame in today.groupby("country"):
-        prev = yesterday[yesterday["country"] == country]
-        past = history[history["country"] == country] if len(history) else history
-        result = run_raw_suite(
-            frame.reset_index(drop=True), country=country, chart_date=day,
-            expected_depth=_usual_depth(past) or None,
-            previous_payload_hashes=set(prev["payload_sha256"]) if len(prev) else None,
-            previous_day=prev.reset_index(drop=True) if len(prev) else None,
-            recent_app_ids=set(history.loc[history["country"] == country, "app_id"]) if len(history) else None,
-        )
-        result.save(out_dir, country)
-        per_country[country] = result.describe()
-        if not result.passed:
-            reasons = "; ".join(f"{o.name} ({o.unexpected_count} unexpected)" for o in result.blocking_failures)
-            entries.append({"country": country, "reason": reasons or (result.error or "raw suite failed"),
-                            "payload_sha256": ",".join(result.failed_payloads) or None,
-                            "charts": result.failed_charts})
-            # A failure of the whole frame (or of the suite itself) names no payload: hold back all of them.
-            bad = result.failed_payloads or sorted(set(frame["payload_sha256"]))
-            excluded += [(country, sha, entries[-1]["reason"]) for sha in bad]
+    per_country = {country: result.describe() for country, result in checked.results.items()}
+    for country, result in checked.failed.items():
+        reasons = "; ".join(f"{o.name} ({o.unexpected_count} unexpected)" for o in result.blocking_failures)
+        entries.append({"country": country, "reason": reasons or (result.error or "raw suite failed"),
+                        "payload_sha256": ",".join(result.failed_payloads) or None,
+                        "charts": result.failed_charts})
+        # A failure of the whole frame (or of the suite itself) names no payload: hold back all of them.
+        bad = result.failed_payloads or sorted(set(payloads.get(country, [])) - {None})
+        excluded += [(country, sha, entries[-1]["reason"]) for sha in bad]
+    if checked.error and not checked.results:  # nothing to split the error over: still not a pass
+        entries.append({"country": None, "reason": f"raw suite failed: {checked.error}", "payload_sha256": None,
+                        "charts": []})
     for f in failed:
         entries.append({"country": f["country"], "reason": f"payload failed: {f['error']}",
                         "payload_sha256": f["payload_sha256"], "charts": [], "source": f["source_url"]})
@@ -80,16 +76,6 @@ def raw_chart_quality(context: dg.AssetCheckExecutionContext, chartlake: Chartla
             "data_docs": dg.MetadataValue.path(str(out_dir)),
         },
     )
-
-
-def _usual_depth(history) -> dict[str, int]:
-    """Entries each device/chart had at most over the past week: a chart suddenly cut short stands out, while
-    feeds that always run a few short (paid charts: 95-99) keep passing within the suite's tolerance."""
-    if not len(history):
-        return {}
-    sizes = (history.groupby(["device", "chart", "genre_id", "chart_date"], dropna=False).size()
-             .groupby(level=[0, 1]).max())
-    return {f"{device}/{chart}": int(n) for (device, chart), n in sizes.items()}
 
 
 MARTS_KEY_PREFIX = "marts"
@@ -113,40 +99,35 @@ def _run_window(context) -> tuple[dt.date, dt.date] | None:
                      ("fct_chart_entries", "mart_daily_country_summary", "dim_apps", "dim_countries")]
     + [dg.AssetKey(["staging", "stg_apple__chart_entries"])],
     description="GX staging and marts suites over the window just built: grain uniqueness, not-null keys, "
-    "referential integrity with dim_apps/dim_countries, row counts reconciled staging -> fct -> rankings, rank "
+    "referential integrity with dim_apps/dim_countries, row counts reconciled raw -> staging -> fct -> rankings, rank "
     "deltas within the chart depth, the summary's #1 app equal to the ranking's. Blocking: wrong marts must not "
     "be published.",
 )
 def marts_quality(context: dg.AssetCheckExecutionContext, chartlake: ChartlakeHome) -> dg.AssetCheckResult:
-    from orchestration.lib.quality import run_marts_suite, run_staging_suite
+    from orchestration.lib.quality import check_lake_window
 
     home = chartlake.home()
     window = _run_window(context)
     with lake.session(home, read_only=True) as con:
         if window is None:  # an unpartitioned run: the latest week
             last = con.execute("select max(chart_date) from marts.mart_daily_rankings").fetchone()[0]
+            if last is None:
+                raise dg.Failure("marts_quality: marts.mart_daily_rankings is empty, there is no window to check")
             window = (last - dt.timedelta(days=6), last + dt.timedelta(days=1))
-
-        def frame(rel: str):
-            return con.execute(f"select * from {rel} where chart_date >= ? and chart_date < ?", list(window)).df()
-
-        stg, fct = frame("staging.stg_apple__chart_entries"), frame("marts.fct_chart_entries")
-        rankings, summary = frame("marts.mart_daily_rankings"), frame("marts.mart_daily_country_summary")
-        dim_apps = con.execute("select * from marts.dim_apps").df()
-        dim_countries = con.execute("select * from marts.dim_countries").df()
-    staging = run_staging_suite(stg, window=window)
-    marts = run_marts_suite(fct=fct, rankings=rankings, summary=summary, dim_apps=dim_apps,
-                            dim_countries=dim_countries, raw=None, window=window)
+        # Per-chart counts in DuckDB, row-by-row rules part by part: memory follows a part, not the window.
+        checked = check_lake_window(con, window)
+    staging, marts = checked.staging, checked.marts
     out_dir = home.quality / "marts" / f"{window[0]}_{window[1]}"
     staging.save(out_dir, "staging")
     marts.save(out_dir, "marts")
     failures = [o.name for o in staging.blocking_failures + marts.blocking_failures]
     errors = [r.error for r in (staging, marts) if r.error]
     return dg.AssetCheckResult(
-        passed=staging.passed and marts.passed,
+        passed=checked.passed,
         metadata={
             "window": f"[{window[0]}, {window[1]})",
-            "rows_checked": len(fct) + len(rankings) + len(summary) + len(stg),
+            "rows_checked": checked.rows_checked,
+            "parts": len(checked.chunks),
             "blocking_failures": dg.MetadataValue.json(failures),
             "errors": dg.MetadataValue.json(errors),
             "warnings": dg.MetadataValue.json([o.name for o in staging.warnings + marts.warnings]),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from orchestration.lib.quality.result import MAX_LISTED, ExpectationOutcome
@@ -207,23 +208,47 @@ def render_gx_page(validation_result) -> str:
 
 
 def chart_labels(df: pd.DataFrame) -> pd.Series:
-    """``ChartKey.label()`` for every row, built from whatever key columns the frame has ("?" if absent)."""
+    """``ChartKey.label()`` for every row, built from whatever key columns the frame has ("?" if absent).
+
+    Built once per distinct chart, not per row: a frame holds hundreds of thousands of rows but only a few
+    thousand charts.
+    """
     if df.empty:
         return pd.Series([], index=df.index, dtype=object)
+    parts = [
+        _distinct(df[c], str, "None") if c in df.columns else (np.zeros(len(df), dtype=np.int64), ["?"])
+        for c in ("store", "country", "device", "chart")
+    ]
+    parts.append(_distinct(df["genre_id"], _genre_str, "") if "genre_id" in df.columns
+                 else (np.zeros(len(df), dtype=np.int64), [""]))
+    parts.append(_distinct(df["chart_date"], _date_str, "None") if "chart_date" in df.columns
+                 else (np.zeros(len(df), dtype=np.int64), ["None"]))
+    chart = np.zeros(len(df), dtype=np.int64)
+    for codes, table in parts:  # one code per distinct combination, kept dense so it cannot overflow
+        chart, _ = pd.factorize(chart * len(table) + codes)
+    first = np.unique(chart, return_index=True)[1]
+    labels = np.array([
+        "{}/{}/{}/{}{}/{}".format(*(table[codes[i]] for codes, table in parts)) for i in first
+    ], dtype=object)
+    return pd.Series(labels[chart], index=df.index, dtype=object)
 
-    def col(name: str) -> pd.Series:
-        if name not in df.columns:
-            return pd.Series("?", index=df.index, dtype=object)
-        return df[name].astype(object).where(df[name].notna(), None).map(lambda v: "None" if v is None else v)
 
-    genre = df["genre_id"] if "genre_id" in df.columns else pd.Series(None, index=df.index, dtype=object)
-    genre_part = genre.map(lambda g: "" if g is None or pd.isna(g) else f"/genre={int(g)}" if _is_int(g) else f"/genre={g}")
-    dates = df["chart_date"] if "chart_date" in df.columns else pd.Series(None, index=df.index, dtype=object)
-    date_part = dates.map(_date_str)
-    return (
-        col("store").astype(str) + "/" + col("country").astype(str) + "/" + col("device").astype(str) + "/"
-        + col("chart").astype(str) + genre_part.astype(str) + "/" + date_part.astype(str)
-    )
+def map_distinct(s: pd.Series, fn, missing) -> np.ndarray:
+    """``fn`` of every value of ``s`` (``missing`` for nulls) as an object array, calling ``fn`` once per distinct
+    value: frames hold hundreds of thousands of rows but only a few thousand distinct chart keys or dates."""
+    codes, table = _distinct(s, fn, missing)
+    return np.array(table, dtype=object)[codes]
+
+
+def _distinct(s: pd.Series, fn, missing) -> tuple[np.ndarray, list]:
+    """Codes of ``s``'s values and the table of ``fn`` of each distinct value, ``missing`` (last) for nulls."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    table = [fn(u) for u in uniques] + [missing]
+    return np.where(codes < 0, len(table) - 1, codes), table
+
+
+def _genre_str(g) -> str:
+    return f"/genre={int(g)}" if _is_int(g) else f"/genre={g}"
 
 
 def _is_int(v) -> bool:

@@ -57,6 +57,8 @@ class SuiteResult:
     duration_s: float = 0.0
     gx_version: str = ""
     run_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    # A window validated in parts (see ``combine``): the part labels, in order; empty when run in one piece.
+    chunks: list[str] = field(default_factory=list)
     # GX's own validation results, kept for rendering Data Docs; not serialised.
     gx_results: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -127,6 +129,7 @@ class SuiteResult:
                 "duration_s": round(self.duration_s, 3),
                 "gx_version": self.gx_version,
                 "run_at": self.run_at,
+                "chunks": self.chunks,
                 "outcomes": [asdict(o) for o in self.outcomes],
             }
         )
@@ -160,6 +163,70 @@ class SuiteResult:
         return paths
 
 
+def combine(suite: str, partition: dict[str, Any], parts: list[tuple[str, SuiteResult]]) -> SuiteResult:
+    """One result for a window validated in parts (``(label, result)`` per part, e.g. per week of dates).
+
+    An expectation holds for the window when it held in every part: unexpected counts are summed, listed values,
+    charts and payloads are pooled (values capped at ``MAX_LISTED``), and the observed value is the first failing
+    part's (else the last part's). Errors are kept with the label of the part that raised them. GX's own
+    validation result of a frame is kept for one part only (the first that failed, else the last), because
+    Data Docs for every part of a year would be hundreds of pages.
+    """
+    out = SuiteResult(suite=suite, partition=partition, chunks=[label for label, _ in parts])
+    merged: dict[str, list[ExpectationOutcome]] = {}
+    charts: set[str] = set()
+    errors = []
+    kept_failing: set[str] = set()  # frames whose kept GX result is from a part where they failed
+    for label, part in parts:
+        for o in part.outcomes:
+            merged.setdefault(o.name, []).append(o)
+        charts.update(part.charts)
+        if part.error:
+            errors.append(f"[{label}] {part.error}")
+        out.duration_s += part.duration_s
+        out.gx_version = out.gx_version or part.gx_version
+        for frame, res in part.gx_results.items():
+            if frame in kept_failing:
+                continue
+            out.gx_results[frame] = res
+            if any(o.frame == frame and not o.success for o in part.outcomes):
+                kept_failing.add(frame)
+    out.outcomes = [_combine_outcomes(outs) for outs in merged.values()]
+    out.charts = sorted(charts)
+    out.error = "; ".join(errors) or None
+    return out
+
+
+def _combine_outcomes(outs: list[ExpectationOutcome]) -> ExpectationOutcome:
+    first = outs[0]
+    failed = [o for o in outs if not o.success]
+    counts = [o.unexpected_count for o in outs if o.unexpected_count is not None]
+    values: list[Any] = []
+    for o in failed:
+        values.extend(o.unexpected_values[: MAX_LISTED - len(values)])
+    charts: list[str] | None = []
+    if any(o.charts is None for o in failed):
+        charts = None  # one part failed as a whole frame: the failure is not attributable to charts
+    else:
+        charts = sorted({c for o in failed for c in o.charts or []})
+    errors = list(dict.fromkeys(o.error for o in outs if o.error))
+    return ExpectationOutcome(
+        name=first.name,
+        expectation_type=first.expectation_type,
+        frame=first.frame,
+        column=first.column,
+        blocking=first.blocking,
+        reason=first.reason,
+        success=not failed,
+        unexpected_count=sum(counts) if counts else None,
+        unexpected_values=values,
+        charts=charts,
+        payloads=sorted({p for o in failed for p in o.payloads}),
+        observed_value=(failed[0] if failed else outs[-1]).observed_value,
+        error="; ".join(errors) or None,
+    )
+
+
 def render_html(result: SuiteResult, gx_pages: dict[str, str] | None = None, note: str | None = None) -> str:
     e = html.escape
     status = "ERROR" if result.error else ("PASSED" if result.passed else "FAILED")
@@ -183,7 +250,8 @@ def render_html(result: SuiteResult, gx_pages: dict[str, str] | None = None, not
 <style>body{{font-family:sans-serif;margin:1.5em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px;vertical-align:top}}</style></head><body>
 <h1>{e(result.suite)} <span style="color:{colour}">{status}</span></h1>
-<p>partition: {e(part)}<br>run at {e(result.run_at)} in {result.duration_s:.2f}s, Great Expectations {e(result.gx_version)}</p>
+<p>partition: {e(part)}<br>run at {e(result.run_at)} in {result.duration_s:.2f}s, Great Expectations {e(result.gx_version)}
+{f"<br>validated in {len(result.chunks)} parts: {e(', '.join(result.chunks))}" if result.chunks else ""}</p>
 {f"<p style='color:{colour}'>suite error: {e(result.error)}</p>" if result.error else ""}
 <p>failed charts (quarantine): {e(", ".join(result.failed_charts) or "none")}<br>
 warnings: {e(", ".join(o.name for o in result.warnings) or "none")}</p>
