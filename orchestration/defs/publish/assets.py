@@ -14,11 +14,14 @@ SERVING_KEY = dg.AssetKey(["serving", "chartlake"])
 MARTS_QUALITY = dg.AssetCheckKey(dg.AssetKey(["marts", "mart_daily_rankings"]), "marts_quality")
 
 # Partition columns decide what a quarantine holds back: a country-day for the daily marts; a country's
-# breakouts as a whole (a breakout spans days); dimensions always publish.
+# breakouts as a whole (a breakout spans days); dimensions always publish. The daily marts are dbt incremental
+# models (delete+insert by chart_date), so a publish replaces only the chart dates the lake changed; the table
+# models (breakouts, dimensions) are rebuilt by every dbt run and replaced whole.
 MARTS = {
-    "fct_chart_entries": serving.MartSpec("marts.fct_chart_entries", ("country", "chart_date")),
-    "mart_daily_rankings": serving.MartSpec("marts.mart_daily_rankings", ("country", "chart_date")),
-    "mart_daily_country_summary": serving.MartSpec("marts.mart_daily_country_summary", ("country", "chart_date")),
+    "fct_chart_entries": serving.MartSpec("marts.fct_chart_entries", ("country", "chart_date"), "chart_date"),
+    "mart_daily_rankings": serving.MartSpec("marts.mart_daily_rankings", ("country", "chart_date"), "chart_date"),
+    "mart_daily_country_summary": serving.MartSpec("marts.mart_daily_country_summary", ("country", "chart_date"),
+                                                   "chart_date"),
     "mart_breakouts": serving.MartSpec("marts.mart_breakouts", ("country",)),
     "dim_apps": serving.MartSpec("marts.dim_apps"),
     "dim_countries": serving.MartSpec("marts.dim_countries"),
@@ -104,6 +107,10 @@ def serving_chartlake(context: dg.AssetExecutionContext, chartlake: ChartlakeHom
         "published_snapshot_id": result.published_snapshot_id if result.published_snapshot_id is not None else -1,
         "row_counts": dg.MetadataValue.json(result.row_counts),
         "carried_over": dg.MetadataValue.json(result.carried_over),
+        # How each mart reached the new file ("partitions": only what the lake changed) and rows read from the lake.
+        "refresh": dg.MetadataValue.json(result.refresh),
+        "refreshed_rows": dg.MetadataValue.json(result.refreshed_rows),
+        "lake_recording": result.lake_recording or "not recorded",
         "partitions_quarantined": result.partitions_quarantined,
         "quarantine": dg.MetadataValue.json([f"{q.country}/{q.chart_date}: {q.reason}" for q in quarantined]),
     })
