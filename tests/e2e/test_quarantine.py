@@ -14,6 +14,7 @@ from orchestration.lib.payload_store import PayloadStore, sha256_hex
 pytestmark = pytest.mark.slow
 
 DAY = "2025-01-14"
+PREVIOUS_DAY = "2025-01-13"
 
 
 _chartlake = run_chartlake
@@ -34,8 +35,8 @@ def home(published, tmp_path):
     return copy
 
 
-def _fr_payload(home: Home) -> dict:
-    path = home.root / "demo_payloads" / DAY / "fr-iphone-top-free.json"
+def _payload(home: Home, country: str = "fr", day: str = DAY) -> dict:
+    path = home.root / "demo_payloads" / day / f"{country}-iphone-top-free.json"
     return json.loads(path.read_text())
 
 
@@ -44,13 +45,13 @@ def _corrected(doc: dict) -> dict:
     return doc
 
 
-def _duplicate_app(doc):
+def _duplicate_app(doc, home=None):
     results = doc["feed"]["results"]
     results[5] = dict(results[2])
     return _corrected(doc)
 
 
-def _cut_to_10(doc):
+def _cut_to_10(doc, home=None):
     doc["feed"]["results"] = doc["feed"]["results"][:10]
     return _corrected(doc)
 
@@ -64,23 +65,37 @@ def _archive(doc, ranks):
             "genre": None, "source": "archive", "total": len(items), "items": items}
 
 
-def _duplicate_rank(doc):
+def _duplicate_rank(doc, home=None):
     ranks = list(range(1, len(doc["feed"]["results"]) + 1))
     ranks[6] = 6
     return _archive(doc, ranks)
 
 
-def _missing_ranks(doc):
+def _missing_ranks(doc, home=None):
     n = len(doc["feed"]["results"])
     return _archive(doc, [r if r < 7 else r + 3 for r in range(1, n + 1)])  # 7, 8, 9 missing
+
+
+def _stale(doc, home):
+    """Yesterday's FR ranking served again as today's (a frozen CDN cache): only the feed's date moved."""
+    frozen = _payload(home, "fr", PREVIOUS_DAY)
+    frozen["feed"]["updated"] = doc["feed"]["updated"]
+    return _corrected(frozen)
+
+
+def _wrong_country(doc, home):
+    """The US chart filed as FR's: the file name says fr, the payload says us."""
+    return _payload(home, "us")
 
 
 DEFECTS = {
     "duplicate_rank": (_duplicate_rank, "duplicate rank"),
     "missing_ranks": (_missing_ranks, "rank"),
-    "html": (lambda doc: None, "payload failed"),
+    "html": (lambda doc, home: None, "payload failed"),
     "duplicate_app": (_duplicate_app, "unique"),
     "cut_to_10": (_cut_to_10, "depth"),
+    "stale": (_stale, "ranking_differs_from_previous_day"),
+    "wrong_country": (_wrong_country, "country"),
 }
 
 
@@ -98,7 +113,7 @@ def test_defect_quarantines_only_that_country_day(home, tmp_path, defect):
     make, reason_word = DEFECTS[defect]
     fr_before, us_before = _rows(home, "fr"), _rows(home, "us")
     assert fr_before and us_before
-    doc = make(_fr_payload(home))
+    doc = make(_payload(home), home)
     content = b"<!DOCTYPE html><html><body>Temporarily unavailable</body></html>" if doc is None \
         else json.dumps(doc).encode()
     bad = tmp_path / f"fr-iphone-top-free-{DAY}.json"
