@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -24,6 +25,11 @@ EXTENSIONS = ("ducklake", "sqlite")
 # SQLite catalog under concurrent readers and one writer: WAL plus a busy timeout, or clients see
 # "database is locked" (DESIGN.md).
 BUSY_TIMEOUT_MS = 30_000
+# DuckDB's default memory limit is 80% of RAM, and it keeps what it read cached: a publish or check in the Dagster
+# process then grows to several GB beside dbt's own DuckDB (bounded the same way in dbt_project/profiles.yml).
+# With a bound it spills under the home instead.
+MEMORY_LIMIT_ENV = "CHARTLAKE_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "2GB"
 
 
 class LakeError(RuntimeError):
@@ -89,7 +95,12 @@ def connect(home: Home | None = None, *, read_only: bool = False) -> duckdb.Duck
     if read_only and not home.lake_catalog.exists():
         raise LakeError(f"no lake at {home.lake_catalog}: load some charts first (chartlake import / demo)")
     home.lake_files.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(":memory:")
+    limit = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
+    try:
+        con = duckdb.connect(":memory:", config={"memory_limit": limit,
+                                                 "temp_directory": str(home.root / ".duckdb_tmp")})
+    except duckdb.Error as exc:
+        raise LakeError(f"{MEMORY_LIMIT_ENV}={limit!r} is not a DuckDB memory limit (e.g. 2GB, 512MB): {exc}") from None
     try:
         install_extensions(home, con)
         for name in EXTENSIONS:

@@ -1,4 +1,5 @@
 import shutil
+import pytest
 
 import duckdb
 
@@ -54,3 +55,19 @@ def test_read_only_without_a_lake_is_a_clear_error(home):
 
     with pytest.raises(lake.LakeError, match="no lake at"):
         lake.connect(home, read_only=True)
+
+
+def test_lake_connections_bound_duckdb_memory(home, monkeypatch):
+    from orchestration.lib import lake
+
+    monkeypatch.delenv(lake.MEMORY_LIMIT_ENV, raising=False)
+    with lake.session(home) as con:
+        default = con.execute("select current_setting('memory_limit')").fetchone()[0]
+        assert default.replace(" ", "").upper() in ("2GB", "1.8GIB", "1.8GB", "1.9GIB"), default
+        assert con.execute("select current_setting('temp_directory')").fetchone()[0] == str(home.root / ".duckdb_tmp")
+    monkeypatch.setenv(lake.MEMORY_LIMIT_ENV, "512MB")
+    with lake.session(home) as con:
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0].replace(" ", "") in ("488.2MiB", "512.0MB", "488.2MB")
+    monkeypatch.setenv(lake.MEMORY_LIMIT_ENV, "lots")
+    with pytest.raises(lake.LakeError, match="CHARTLAKE_DUCKDB_MEMORY_LIMIT='lots'"):
+        lake.connect(home)
