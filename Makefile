@@ -38,8 +38,8 @@ ui: setup
 	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
 
-# The benchmark (issue 6): default 365 days x 50 storefronts x 3 charts x 2 devices x 200 ranks (~18 M rows: hours
-# on 2 cores, ~21 GB of raw store; see benchmarks/analysis.md for why its full build does not fit in memory yet).
+# The benchmark (issue 6): default 365 days x 50 storefronts x 3 charts x 2 devices x 200 ranks (18.25 M rows: 71 min
+# on 2 cores; needs ~25 GB of free disk for the raw store and lake in a temporary home, deleted afterwards).
 # Smaller: make bench BENCH_ARGS="--days 30 --countries 12". Results: benchmarks/results/latest.{md,json}.
 BENCH_ARGS ?= --days 365 --countries 50 --depth 200
 bench: setup

@@ -460,7 +460,9 @@ def figures(r: dict) -> dict:
     dbt_full = (full["runs"][0].get("dbt") or {}).get("elapsed_s")
     updates = {u["history_days"]: u for u in r["updates"]}
     first, last = updates[min(updates)], updates[max(updates)]
-    steps = [*r["ingest_batches"], *r["catchup_builds"], full, floor, *r["updates"]]
+    # The target is about the warehouse's own steps: the floor is a reference script whose DuckDB runs with its
+    # default limit (80% of RAM), so it is reported apart.
+    steps = [*r["ingest_batches"], *r["catchup_builds"], full, *r["updates"]]
     peak = max(s["peak_rss_tree_mb"] for s in steps)
     f = {
         "raw_rows": floor["raw_rows"],
@@ -476,6 +478,7 @@ def figures(r: dict) -> dict:
         "update_scaling_between": [min(updates), max(updates)],
         "checks_share": last["checks_share"],
         "peak_rss_mb": peak,
+        "floor_peak_rss_mb": floor["peak_rss_tree_mb"],
     }
     size = r["size"]
     at_scale = size["days"] >= 365 and size["countries"] >= 50
@@ -578,7 +581,8 @@ def render_markdown(r: dict) -> str:
         f"{f['full_build_vs_floor']:.2f}x (dbt build alone / floor: {_x(f['dbt_build_vs_floor'])}).",
         f"- Marts equal to the floor's: **{'yes' if f['equality_passed'] else 'NO'}** "
         + _equality_detail(r["floor"]["equality"]) + ".",
-        f"- Peak RSS of any step (process tree): {f['peak_rss_mb']:,.0f} MB.",
+        f"- Peak RSS of any warehouse step (process tree): {f['peak_rss_mb']:,.0f} MB; the floor script's own "
+        f"DuckDB (default limit, 80% of RAM): {f.get('floor_peak_rss_mb', 0):,.0f} MB.",
         f"- Disk: raw store {r['disk']['raw_store_mb']:,.0f} MB, lake files {r['disk']['lake_files_mb']:,.0f} MB, "
         f"serving {r['disk']['serving_mb']:,.0f} MB.",
         "",
