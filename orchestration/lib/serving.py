@@ -365,19 +365,9 @@ def _build_new(con, tmp, target, snapshot, marts, prev_tables, run_id, entries, 
     con.execute(_QUARANTINE_DDL.format(db="s"))
     if QUARANTINE in prev_tables:
         con.execute(f"INSERT INTO s.{SCHEMA}.{QUARANTINE} BY NAME SELECT * FROM prev.{SCHEMA}.{QUARANTINE}")
-    _finish(con, marts, publish_id, snapshot, run_id, published_parts, entries, summary_json, descriptions,
-            row_counts)
-    return PublishResult(
-        publish_id=publish_id,
-        path=target,
-        lake_snapshot_id=snapshot,
-        row_counts=row_counts,
-        carried_over=carried,
-        partitions_published=len(published_parts),
-        partitions_quarantined=len(entries),
-        refresh={name: "new file" for name in marts},
-        refreshed_rows={name: row_counts[name] - carried[name] for name in marts},
-    )
+    return _finish(con, target, marts, publish_id, snapshot, run_id, published_parts, entries, summary_json,
+                   descriptions, row_counts, carried, refresh={name: "new file" for name in marts},
+                   refreshed_rows={name: row_counts[name] - carried[name] for name in marts})
 
 
 def _build_from_copy(con, tmp, target, snapshot, marts, columns, plans, prev: _Previous, run_id, entries,
@@ -437,25 +427,15 @@ def _build_from_copy(con, tmp, target, snapshot, marts, columns, plans, prev: _P
         published_parts |= parts
 
     publish_id = prev.publish_id + 1
-    _finish(con, marts, publish_id, snapshot, run_id, published_parts, entries, summary_json, descriptions,
-            row_counts)
     lake_plans[QUARANTINE] = ("publish_id = ?", [publish_id])
-    return PublishResult(
-        publish_id=publish_id,
-        path=target,
-        lake_snapshot_id=snapshot,
-        row_counts=row_counts,
-        carried_over=carried,
-        partitions_published=len(published_parts),
-        partitions_quarantined=len(entries),
-        refresh=how,
-        refreshed_rows=refreshed,
-    ), lake_plans
+    return _finish(con, target, marts, publish_id, snapshot, run_id, published_parts, entries, summary_json,
+                   descriptions, row_counts, carried, refresh=how, refreshed_rows=refreshed), lake_plans
 
 
-def _finish(con, marts, publish_id, snapshot, run_id, published_parts, entries, summary_json, descriptions,
-            row_counts) -> None:
-    """Append this publish to ``publish_log`` and ``quarantine``, comment every table, checkpoint the file."""
+def _finish(con, target, marts, publish_id, snapshot, run_id, published_parts, entries, summary_json, descriptions,
+            row_counts, carried, *, refresh, refreshed_rows) -> "PublishResult":
+    """Append this publish to ``publish_log`` and ``quarantine``, comment every table, checkpoint the file; the
+    publish's result, whichever way (new file or refresh) its marts were written."""
     con.execute(
         f"INSERT INTO s.{SCHEMA}.{PUBLISH_LOG} VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
         [publish_id, _utcnow(), snapshot, run_id, len(published_parts), len(entries), summary_json],
@@ -472,6 +452,9 @@ def _finish(con, marts, publish_id, snapshot, run_id, published_parts, entries, 
         _comment(con, table, descriptions.get(table) or _OWN_COMMENTS.get(table))
     con.execute("CHECKPOINT s")
     con.execute("DETACH s")
+    return PublishResult(publish_id=publish_id, path=target, lake_snapshot_id=snapshot, row_counts=row_counts,
+                         carried_over=carried, partitions_published=len(published_parts),
+                         partitions_quarantined=len(entries), refresh=refresh, refreshed_rows=refreshed_rows)
 
 
 def _lake_source(spec: MartSpec, snapshot) -> str:

@@ -185,24 +185,9 @@ def run_raw_day(
 
 
 def read_history(con, day: dt.date, days: int = HISTORY_DAYS) -> pd.DataFrame:
-    """The current raw rows of the ``days`` chart dates before ``day``, only ``HISTORY_COLUMNS``.
-
-    "Current" is ``audit.current_raw_rows``'s rule (per chart key, the payload fetched last); only the columns
-    differ.
-    """
-    cols = ", ".join(f"e.{c}" for c in HISTORY_COLUMNS)
-    return con.execute(f"""
-        with versions as (
-            select {audit.CHART_KEY}, payload_sha256,
-                   row_number() over (partition by {audit.CHART_KEY}
-                       order by max(fetched_at) desc, max(ingested_at) desc, payload_sha256 desc) as rn
-            from raw.chart_entries where chart_date between ? and ?
-            group by {audit.CHART_KEY}, payload_sha256)
-        select {cols} from raw.chart_entries e
-        join versions v on v.payload_sha256 = e.payload_sha256 and v.rn = 1
-          and v.store = e.store and v.country = e.country and v.device = e.device and v.chart = e.chart
-          and v.genre_id is not distinct from e.genre_id and v.chart_date = e.chart_date""",
-        [day - dt.timedelta(days=days), day - dt.timedelta(days=1)]).df()
+    """The current raw rows (``audit.current_raw_rows``'s rule) of the ``days`` chart dates before ``day``, only
+    ``HISTORY_COLUMNS``."""
+    return audit.current_raw_rows(con, day - dt.timedelta(days=1), days_before=days - 1, columns=HISTORY_COLUMNS)
 
 
 def usual_depths(history: pd.DataFrame) -> dict[str, dict[str, int]]:
