@@ -12,7 +12,7 @@ machine, the versions and these figures:
 - the floor: ``benchmarks/floor.sql``, one hand-written DuckDB script computing the same marts from the same raw
   rows in one process; our full build / floor is reported as a ratio and every mart is compared row for row;
 - one-day update at 30, 180 and ``--days`` days of history: stage one new day's payloads, then
-  ``jobs.run_range(home, day, day)`` (raw job with its GX check, then dbt + checks + publish), with the checks'
+  ``runner.run_range(home, day, day)`` (raw job with its GX check, then dbt + checks + publish), with the checks'
   share (GX raw and marts checks plus dbt tests);
 - peak RSS of each step: every step runs in its own child process; the figure is the sum of the RSS of the step's
   process tree (the Python process and the dbt subprocess it starts), sampled every 0.2 s, next to the kernel's
@@ -129,16 +129,16 @@ def step_ingest(home: Home, *, start: dt.date, end: dt.date, countries: list[str
 def step_warehouse(home: Home, *, start: dt.date, end: dt.date) -> dict:
     """The Dagster warehouse job over ``[start, end]`` (what ``run_range`` runs after landing): a full build when
     the window is every loaded day."""
-    from orchestration.defs import jobs
+    from orchestration import runner
     from orchestration.definitions import defs
 
-    instance = jobs.instance_for(home)
+    instance = runner.instance_for(home)
     t0 = time.perf_counter()
     res = defs.resolve_job_def("warehouse_job").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=jobs.QUIET,
+        instance=instance, raise_on_error=False, run_config=runner.QUIET,
         tags={"dagster/asset_partition_range_start": start.isoformat(),
               "dagster/asset_partition_range_end": end.isoformat()},
-        resources={"chartlake": jobs._home_resource(str(home.root))},
+        resources={"chartlake": runner._home_resource(str(home.root))},
     )
     total = time.perf_counter() - t0
     run = _run_figures(instance, res.run_id)
@@ -150,7 +150,7 @@ def step_warehouse(home: Home, *, start: dt.date, end: dt.date) -> dict:
 
 def step_update(home: Home, *, day: dt.date, countries: list[str], depth: int, workdir: Path) -> dict:
     """One new day end to end: stage its payloads, then ``run_range(home, day, day)`` through Dagster."""
-    from orchestration.defs import jobs
+    from orchestration import runner
     from orchestration.lib import ingest, lake
     from orchestration.lib.payload_store import PayloadStore
     from orchestration.sources import demo
@@ -165,11 +165,11 @@ def step_update(home: Home, *, day: dt.date, countries: list[str], depth: int, w
     shutil.rmtree(folder)
     if any(r.status == "failed" for r in results):
         raise BenchError(f"update {day}: payloads failed to stage")
-    instance = jobs.instance_for(home)
+    instance = runner.instance_for(home)
     before = {r.dagster_run.run_id for r in instance.get_run_records()}
     messages: list[str] = []
     t3 = time.perf_counter()
-    ok = jobs.run_range(home, day, day, instance=instance, log=messages.append)
+    ok = runner.run_range(home, day, day, instance=instance, log=messages.append)
     t4 = time.perf_counter()
     runs = [_run_figures(instance, r.dagster_run.run_id) for r in reversed(instance.get_run_records(limit=10))
             if r.dagster_run.run_id not in before]

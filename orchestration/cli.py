@@ -7,6 +7,7 @@ Runs go through the same Dagster assets the web UI materializes, recorded in the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -22,20 +23,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chartlake", description=__doc__.splitlines()[0])
     parser.add_argument("--home", help="chartlake home (default: $CHARTLAKE_HOME or data/)")
     sub = parser.add_subparsers(dest="command", required=True)
+    # The commands that write the home take its writer lock (one writer per home, lib/home_lock.py).
+    writer = argparse.ArgumentParser(add_help=False)
+    writer.add_argument("--wait", nargs="?", type=_seconds, const=float("inf"), default=0.0, metavar="SECONDS",
+                        help="if another writer holds the home, wait for it (at most SECONDS; no value: as long as "
+                             "it takes) instead of exiting with status 2")
 
-    sub.add_parser("setup", help="install DuckDB extensions from the pip packages and parse the dbt project (offline)")
+    sub.add_parser("setup", parents=[writer],
+                   help="install DuckDB extensions from the pip packages and parse the dbt project (offline)")
 
-    p = sub.add_parser("import", help="import saved payload files or archive folders into the raw store and lake")
+    p = sub.add_parser("import", parents=[writer],
+                       help="import saved payload files or archive folders into the raw store and lake")
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument("--no-land", action="store_true", help="only stage the payloads; land them later with `run`")
 
-    p = sub.add_parser("demo", help="generate the simulated January 2025 demo data, import it and run the pipeline")
+    p = sub.add_parser("demo", parents=[writer],
+                       help="generate the simulated January 2025 demo data, import it and run the pipeline")
     p.add_argument("--countries", default=None, help="comma-separated storefronts (default: the 12 demo ones)")
     p.add_argument("--start", type=_date, default=dt.date(2025, 1, 1))
     p.add_argument("--end", type=_date, default=dt.date(2025, 1, 31), help="last chart date (inclusive)")
-    p.add_argument("--depth", type=int, default=100)
+    p.add_argument("--depth", type=int, default=100, help="positions per chart, 1..200 (iPhone v2 charts: at most 100)")
 
-    p = sub.add_parser("run", help="land, build, check and publish what the lake holds")
+    p = sub.add_parser("run", parents=[writer], help="land, build, check and publish what the lake holds")
     p.add_argument("--from", dest="start", type=_date, help="first chart date (default: earliest staged)")
     p.add_argument("--to", dest="end", type=_date, help="last chart date, inclusive (default: latest staged)")
 
@@ -61,10 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--as-of", dest="as_of", metavar="PUBLISH_ID|TIMESTAMP", help="the row as of that publish")
 
     args = parser.parse_args(argv)
-    home = Home.resolve(args.home).ensure()
-    # Everything downstream (dbt profile, Dagster resources) resolves the same home.
-    os.environ["CHARTLAKE_HOME"] = str(home.root)
     try:
+        _check_args(args)
+        home = _home(args.home)
+        _check_environment()
+        # Everything downstream (dbt profile, Dagster resources) resolves the same home.
+        os.environ["CHARTLAKE_HOME"] = str(home.root)
+        if args.command in WRITERS:
+            with _writer(home, args):
+                return COMMANDS[args.command](home, args)
         return COMMANDS[args.command](home, args)
     except CliError as exc:
         print(f"chartlake {args.command}: error: {exc}", file=sys.stderr)
@@ -75,11 +89,110 @@ class CliError(Exception):
     pass
 
 
+WRITERS = {"setup", "import", "demo", "run"}
+
+
 def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}")
+    return seconds
+
+
+def _check_args(args) -> None:
+    """What argparse cannot check by type alone, before anything is locked or written."""
+    if args.command == "demo":
+        from orchestration.sources import demo
+
+        countries = [c.strip().lower() for c in args.countries.split(",")] if args.countries is not None else []
+        if args.countries is not None:
+            unknown = [c for c in countries if c not in demo.ALL_COUNTRIES]
+            if not countries or unknown or "" in countries:
+                raise CliError(f"--countries: unknown storefront(s) {', '.join(repr(c) for c in unknown) or repr('')}"
+                               f" (the demo knows: {', '.join(sorted(demo.ALL_COUNTRIES))})")
+            if len(set(countries)) != len(countries):
+                raise CliError(f"--countries: a storefront is listed twice in {args.countries!r}")
+            args.countries = ",".join(countries)
+        if not 1 <= args.depth <= demo.LEGACY_MAX_ENTRIES:
+            raise CliError(f"--depth {args.depth}: must be 1..{demo.LEGACY_MAX_ENTRIES} (the feeds' longest chart)")
+        _check_window(args.start, args.end, "--start", "--end")
+    elif args.command == "run":
+        if args.start and args.end:
+            _check_window(args.start, args.end, "--from", "--to")
+        else:
+            first, last = _partition_bounds()
+            for opt, day in (("--from", args.start), ("--to", args.end)):
+                if day is not None and not first <= day <= last:
+                    raise CliError(f"{opt} {day} is outside the pipeline's chart dates {first}..{last}")
+
+
+def _home(arg: str | None) -> Home:
+    """The home, created if missing; a path that is not (and cannot become) a directory is a one-line error."""
+    source = f"--home {arg}" if arg else f"CHARTLAKE_HOME={os.environ['CHARTLAKE_HOME']}" \
+        if os.environ.get("CHARTLAKE_HOME") else "the default home"
+    home = Home.resolve(arg)
+    for p in (home.root, *home.root.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise CliError(f"{source}: {p} is not a directory")
+            break
+    try:
+        return home.ensure()
+    except OSError as exc:
+        raise CliError(f"{source}: cannot create the home {home.root}: {exc.strerror or exc}") from None
+
+
+def _check_environment() -> None:
+    """Settings read later, deep in a run (DuckDB's memory bound, the parse cache), checked once up front."""
+    import duckdb
+
+    from orchestration.lib import lake
+    from orchestration.lib.payload_store import PayloadStoreError, _cache_max_rows
+
+    limit = os.environ.get(lake.MEMORY_LIMIT_ENV)
+    if limit:
+        try:
+            duckdb.connect(":memory:", config={"memory_limit": limit}).close()
+        except duckdb.Error:
+            raise CliError(f"{lake.MEMORY_LIMIT_ENV}={limit!r} is not a DuckDB memory limit "
+                           "(a size such as 2GB or 512MB)") from None
+    try:
+        _cache_max_rows()
+    except PayloadStoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _writer(home: Home, args):
+    """Hold the home's writer lock for the command; then clean up after a writer that was killed mid-way."""
+    from orchestration import runner
+    from orchestration.lib import home_lock
+
+    wait = None if args.wait == float("inf") else args.wait
+
+    def waiting(holder):
+        who = holder.describe() if holder else "another process"
+        bound = "" if wait is None else f" (at most {wait:.0f} s)"
+        print(f"chartlake {args.command}: waiting{bound} for {who} to finish writing {home.root}",
+              file=sys.stderr, flush=True)
+
+    command = " ".join(["chartlake", args.command, *sys.argv[2:]])[:200] if sys.argv else f"chartlake {args.command}"
+    try:
+        with home_lock.writer_lock(home.root, command, wait=wait, on_wait=waiting):
+            runner.recover(home, log=print)
+            yield
+    except home_lock.HomeBusy as exc:
+        raise CliError(str(exc)) from None
 
 
 def cmd_setup(home: Home, args) -> int:
@@ -92,6 +205,11 @@ def cmd_setup(home: Home, args) -> int:
     if proc.returncode != 0:
         raise CliError("dbt parse failed (see above)")
     print(f"dbt manifest written to {DBT_PROJECT_DIR / 'target' / 'manifest.json'}")
+    from orchestration import runner
+
+    # Created here, under the writer lock, so `make ui` (which runs setup first) never races a CLI run into it.
+    runner.instance_for(home).dispose()
+    print(f"Dagster instance ready in {runner.dagster_home(home)}")
     return 0
 
 
@@ -107,11 +225,22 @@ def cmd_import(home: Home, args) -> int:
         raise CliError(str(exc)) from None
     _print_stage_summary(results)
     failed = [r for r in results if r.status == "failed"]
+    landed = True
     if not args.no_land:
         dates = sorted({k.chart_date for r in results for k in r.charts})
         if dates:
-            _run_pipeline(home, dates[0], dates[-1], raw_only=True)
-    return 1 if failed else 0
+            start, end, outside = _within_partitions(dates)
+            for d in outside:
+                print(f"  NOT LANDED: chart date {d} is outside the pipeline's chart dates "
+                      f"{'..'.join(map(str, _partition_bounds()))}", file=sys.stderr)
+            landed = not outside
+            if start is not None:
+                landed = _run_pipeline(home, start, end, raw_only=True,
+                                       days=[d for d in dates if d not in outside]) and landed
+        if not landed:
+            print("import: some chart dates did not land; `chartlake status` lists the failed landings",
+                  file=sys.stderr)
+    return 1 if failed or not landed else 0
 
 
 def _print_stage_summary(results) -> None:
@@ -156,16 +285,48 @@ def _mark_replay(home: Home, start: dt.date, end: dt.date, countries) -> None:
 def cmd_run(home: Home, args) -> int:
     from orchestration.lib import lake
 
+    # Staged dates the partitions cannot hold (a payload dated 1970) must not make every plain run fail: skipped.
+    first, last = _partition_bounds()
     with lake.session(home) as con:
         lake.ensure_raw_schema(con)
-        lo, hi = con.execute("select min(chart_date), max(chart_date) from raw.payloads where status='staged'").fetchone()
+        lo, hi, n_out = con.execute(
+            "select min(chart_date) filter (where chart_date between $1 and $2), "
+            "max(chart_date) filter (where chart_date between $1 and $2), "
+            "count(distinct chart_date) filter (where chart_date not between $1 and $2) "
+            "from raw.payloads where status='staged'", [first, last]).fetchone()
+    if n_out and (args.start is None or args.end is None):
+        print(f"run: {n_out} staged chart date(s) outside the pipeline's dates ({first}..{last}) are skipped",
+              file=sys.stderr)
     start, end = args.start or lo, args.end or hi
-    if start is None:
+    if start is None or end is None:
         raise CliError("nothing staged in the lake: `chartlake import PATH...` first")
-    if end < start:
-        raise CliError(f"--to {end} is before --from {start}")
+    _check_window(start, end, "--from", "--to")
     ok = _run_pipeline(home, start, end)
     return 0 if ok else 1
+
+
+def _partition_bounds() -> tuple[dt.date, dt.date]:
+    """First and last chart date the daily partitions hold (the last one moves with the clock: tomorrow)."""
+    from orchestration.defs.raw.partitions import daily_partitions
+
+    keys = daily_partitions.get_partition_keys()
+    return dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])
+
+
+def _check_window(start: dt.date, end: dt.date, start_opt: str, end_opt: str) -> None:
+    if end < start:
+        raise CliError(f"{end_opt} {end} is before {start_opt} {start}")
+    first, last = _partition_bounds()
+    for opt, day in ((start_opt, start), (end_opt, end)):
+        if not first <= day <= last:
+            raise CliError(f"{opt} {day} is outside the pipeline's chart dates {first}..{last}")
+
+
+def _within_partitions(dates) -> tuple[dt.date | None, dt.date | None, list[dt.date]]:
+    first, last = _partition_bounds()
+    inside = [d for d in dates if first <= d <= last]
+    return (inside[0] if inside else None, inside[-1] if inside else None,
+            [d for d in dates if not first <= d <= last])
 
 
 def cmd_status(home: Home, args) -> int:
@@ -185,8 +346,18 @@ def cmd_status(home: Home, args) -> int:
             print(f"  failed {row[0]} {row[1]}: {row[3]} ({row[2]})")
         for s in lake.snapshots(con, limit=5):
             print(f"snapshot {s['snapshot_id']} {s['snapshot_time']:%Y-%m-%d %H:%M:%S} {s['commit_message'] or ''}")
+    _print_failed_landings(home)
     _print_publish_status(home)
     return 0
+
+
+def _print_failed_landings(home: Home) -> None:
+    from orchestration import runner
+
+    failed = runner.failed_landings(home)
+    print(f"failed landings (latest raw_job run of the chart date failed): {len(failed)}")
+    for f in failed:
+        print(f"  {f['chart_date']}: {f['error']} (run {f['run_id']})")
 
 
 def _print_publish_status(home: Home) -> None:
@@ -202,7 +373,7 @@ def _print_publish_status(home: Home) -> None:
           f"(lake snapshot {last['lake_snapshot_id']}, run {last['run_id']})")
     con = duckdb.connect(":memory:")
     try:
-        con.execute(f"ATTACH '{home.serving_db}' AS s (READ_ONLY)")
+        con.execute(f"ATTACH '{str(home.serving_db).replace(chr(39), chr(39) * 2)}' AS s (READ_ONLY)")
         rows = con.execute("""select country, chart_date, reason from s.analytics.quarantine
                               where publish_id = ? order by chart_date, country""", [last["publish_id"]]).fetchall()
     finally:
@@ -215,11 +386,11 @@ def _print_publish_status(home: Home) -> None:
     print(f"failing blocking checks: {', '.join(failed) if failed else 'none'}")
 
 
-def _run_pipeline(home: Home, start: dt.date, end: dt.date, *, raw_only: bool = False) -> bool:
+def _run_pipeline(home: Home, start: dt.date, end: dt.date, *, raw_only: bool = False, days=None) -> bool:
     """Materialize raw partitions day by day (each day its own data version), then the rest as one ranged run."""
-    from orchestration.defs import jobs
+    from orchestration import runner
 
-    return jobs.run_range(home, start, end, raw_only=raw_only, log=print)
+    return runner.run_range(home, start, end, raw_only=raw_only, log=print, days=days)
 
 
 def _print_demo_summary(home: Home) -> None:

@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.defs.dbt.assets import chartlake_dbt_assets, dbt_executable, dbt_project
+from orchestration.defs.executor import writer_executor
 from orchestration.defs.jobs import raw_job, warehouse_job
 from orchestration.defs.publish.assets import serving_chartlake
 from orchestration.defs.publish.checks import freshness_job, freshness_schedule, serving_freshness
@@ -21,6 +22,7 @@ defs = dg.Definitions(
     jobs=[raw_job, warehouse_job, daily_job, freshness_job, lake_maintenance_job],
     schedules=[daily_schedule, freshness_schedule, lake_maintenance_schedule],
     sensors=[inbox_sensor],
+    executor=writer_executor,  # every run holds the home's writer lock (one writer per home)
     resources={
         "chartlake": ChartlakeHome(),  # CHARTLAKE_HOME, resolved when a run starts
         "apple_feeds": AppleFeeds(),

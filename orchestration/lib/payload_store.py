@@ -202,3 +202,19 @@ class PayloadStore:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def remove_temp_files(root: Path) -> list[Path]:
+    """Remove the temp files (``<xx>/.tmp-*``) a writer killed mid-way left in the store at ``root``.
+
+    Only safe while no other process writes the store: the CLI calls it holding the home's writer lock. A temp
+    file is never the stored payload (that is the linked name), so nothing stored is lost.
+    """
+    removed = []
+    for tmp in Path(root).glob("*/.tmp-*"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed

@@ -831,6 +831,22 @@ def _publish_lock(target: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def remove_temp_files(home: Home) -> list[Path]:
+    """Remove the new-file temps (``.chartlake.duckdb.<pid>.<id>.tmp`` and their ``.wal``) of publishes killed
+    mid-way. Only the writer's own temp names: the serving file and a ``.wal`` beside it are never touched."""
+    target = home.serving_db
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    with _publish_lock(target):
+        for pattern in (f".{target.name}.*.tmp", f".{target.name}.*.tmp.wal"):
+            for tmp in target.parent.glob(pattern):
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                    removed.append(tmp)
+    return removed
+
+
 def _check_snapshot(con, home: Home, snapshot: int) -> None:
     known = con.execute(
         f"SELECT count(*) FROM {lake.LAKE_ALIAS}.snapshots() WHERE snapshot_id = ?", [int(snapshot)]

@@ -102,7 +102,7 @@ def test_every_check_is_green_after_the_demo(demo_home):
     import dagster as dg
 
     from orchestration.config import read_replay
-    from orchestration.defs.jobs import instance_for
+    from orchestration.runner import instance_for
 
     replay = read_replay(demo_home)
     assert replay is not None and (replay.start, replay.end) == (dt.date(2025, 1, 8), dt.date(2025, 1, 20))

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import run_chartlake
 from orchestration.config import Home
-from orchestration.defs.jobs import QUIET, instance_for
+from orchestration.runner import QUIET, instance_for
 from orchestration.defs.resources import ChartlakeHome
 from orchestration.lib import lake, serving
 

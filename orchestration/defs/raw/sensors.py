@@ -20,6 +20,7 @@ that can should copy to a dot-name and rename).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -32,7 +33,7 @@ import dagster as dg
 from orchestration.defs.jobs import raw_job
 from orchestration.defs.raw.partitions import daily_partitions
 from orchestration.defs.resources import ChartlakeHome
-from orchestration.lib import ingest, lake
+from orchestration.lib import home_lock, ingest, lake
 
 PROCESSED = "processed"
 REJECTED = "rejected"
@@ -70,7 +71,14 @@ def build_inbox_sensor(
         dates: dict[dt.date, set[str]] = {}
         handled: list[str] = []
         run_id = f"sensor:{name}:{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')}"
-        with lake.session(home) as con:
+        # Staging writes the home: only while no other writer (a `chartlake` command, a run) does. A busy home is
+        # a skipped tick: the files stay in the inbox and the next tick tries again.
+        locked = contextlib.ExitStack()
+        try:
+            locked.enter_context(home_lock.writer_lock(home.root, f"dagster sensor {name}", wait=0))
+        except home_lock.HomeBusy as busy:
+            return dg.SkipReason(f"{len(files)} settled file(s) wait in {home.inbox}: {busy}")
+        with locked, lake.session(home) as con:
             store = chartlake.store()
             for path in files:
                 try:
