@@ -177,8 +177,11 @@ def _first_error(instance: dg.DagsterInstance, run_id: str) -> str:
         event = record.dagster_event
         data = getattr(event, "event_specific_data", None) if event else None
         error = getattr(data, "error", None)
+        while error is not None and getattr(error, "cause", None) is not None:
+            error = error.cause  # Dagster wraps the asset's own exception: that one says what went wrong
         if error is not None and getattr(error, "message", None):
-            return error.message.strip().splitlines()[0]
+            step = f"{event.step_key}: " if event is not None and event.step_key else ""
+            return step + error.message.strip().splitlines()[0]
         if event is not None and event.message:
             return event.message.strip().splitlines()[0]
     return "failed (no error recorded)"

@@ -55,9 +55,8 @@ class _WriterLockExecutor(dg.Executor):
 
 def _run_home(plan_context) -> Home:
     """The home the run's ``chartlake`` resource points at (its ``path`` config, else CHARTLAKE_HOME)."""
-    resources = plan_context.resolved_run_config.resources or {}
-    chartlake = resources.get("chartlake")
-    config = getattr(chartlake, "config", None) or {}
+    chartlake = ((plan_context.run_config or {}).get("resources") or {}).get("chartlake") or {}
+    config = chartlake.get("config") if isinstance(chartlake, dict) else None
     path = config.get("path") if isinstance(config, dict) else None
     return Home.resolve(path or None)
 
