@@ -277,9 +277,11 @@ def land_day(con: duckdb.DuckDBPyConnection, store: PayloadStore, chart_date: dt
                 parts.append((c, sha, source_url, fetched_at))
     if parts:
         df = _day_frame(parts, run_id=run_id, ingested_at=utcnow())
-        _insert(con, "raw.chart_entries", df, RAW_COLUMNS, f"land {chart_date.isoformat()}", asset=asset,
-                partition=chart_date.isoformat(), run_id=run_id, rows=len(df))
-        result.rows_inserted = len(df)
+        # The pending list above was read before this transaction: a chart that another writer landed since is
+        # skipped by the insert itself (the home's writer lock keeps two landings from overlapping at all).
+        result.rows_inserted = _insert(
+            con, "raw.chart_entries", df, RAW_COLUMNS, f"land {chart_date.isoformat()}", where=_NOT_LANDED,
+            asset=asset, partition=chart_date.isoformat(), run_id=run_id, rows=len(df))
         result.snapshot_id = lake.current_snapshot(con)
     _summarise(con, result, countries)
     return result
@@ -467,16 +469,26 @@ def _parse_date(value) -> dt.date | None:
         return None
 
 
-def _insert(con, table: str, df: pd.DataFrame, columns, message: str, **extra) -> None:
-    """Insert a frame in one labelled DuckLake commit."""
+_NOT_LANDED = """where not exists (
+    select 1 from raw.chart_entries e
+    where e.payload_sha256 = b.payload_sha256 and e.chart_date = b.chart_date and e.country = b.country
+      and e.store = b.store and e.device = b.device and e.chart = b.chart and e.genre_id is not distinct from b.genre_id)"""
+
+
+def _insert(con, table: str, df: pd.DataFrame, columns, message: str, *, where: str = "", **extra) -> int:
+    """Insert a frame (the rows of it ``where`` keeps, a filter on ``b``) in one labelled DuckLake commit;
+    returns the rows inserted."""
     cols = ", ".join(n for n, _ in columns)
     exprs = ", ".join(f"cast({n} as {t}) as {n}" if t else n for n, t in columns)
     con.register("_chartlake_batch", df)
     con.execute("BEGIN")
     try:
-        con.execute(f"INSERT INTO {table} ({cols}) SELECT {exprs} FROM _chartlake_batch")
+        inserted = con.execute(
+            f"INSERT INTO {table} ({cols}) SELECT * FROM (SELECT {exprs} FROM _chartlake_batch) b {where}"
+        ).fetchone()[0]
         lake.set_commit_message(con, message, **extra)
         con.execute("COMMIT")
+        return int(inserted)
     except Exception:
         con.execute("ROLLBACK")
         raise
