@@ -373,7 +373,8 @@ def _print_publish_status(home: Home) -> None:
           f"(lake snapshot {last['lake_snapshot_id']}, run {last['run_id']})")
     con = duckdb.connect(":memory:")
     try:
-        con.execute(f"ATTACH '{str(home.serving_db).replace(chr(39), chr(39) * 2)}' AS s (READ_ONLY)")
+        path = str(home.serving_db).replace("'", "''")  # a home path may hold an apostrophe
+        con.execute(f"ATTACH '{path}' AS s (READ_ONLY)")
         rows = con.execute("""select country, chart_date, reason from s.analytics.quarantine
                               where publish_id = ? order by chart_date, country""", [last["publish_id"]]).fetchall()
     finally:
