@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         # Everything downstream (dbt profile, Dagster resources) resolves the same home.
         os.environ["CHARTLAKE_HOME"] = str(home.root)
         if args.command in WRITERS:
-            with _writer(home, args):
+            with _writer(home, args, sys.argv[1:] if argv is None else list(argv)):
                 return COMMANDS[args.command](home, args)
         return COMMANDS[args.command](home, args)
     except CliError as exc:
@@ -173,7 +173,7 @@ def _check_environment() -> None:
 
 
 @contextlib.contextmanager
-def _writer(home: Home, args):
+def _writer(home: Home, args, argv: list[str]):
     """Hold the home's writer lock for the command; then clean up after a writer that was killed mid-way."""
     from orchestration import runner
     from orchestration.lib import home_lock
@@ -186,7 +186,7 @@ def _writer(home: Home, args):
         print(f"chartlake {args.command}: waiting{bound} for {who} to finish writing {home.root}",
               file=sys.stderr, flush=True)
 
-    command = " ".join(["chartlake", args.command, *sys.argv[2:]])[:200] if sys.argv else f"chartlake {args.command}"
+    command = " ".join(["chartlake", args.command, *argv[argv.index(args.command) + 1:]])[:200]
     try:
         with home_lock.writer_lock(home.root, command, wait=wait, on_wait=waiting):
             runner.recover(home, log=print)
