@@ -27,7 +27,8 @@ RAW_OP = "raw__chart_entries"
 
 # Every asset, so one run lands the day and then builds, checks and publishes it. The assets' backfill policies
 # differ (dbt and publish: single run; raw: none), so Dagster gives this job one partition per run: right for a
-# fetch, which only ever means today. Ranged backfills go through raw_job + warehouse_job (`run_range`).
+# fetch, which only ever means today. Ranged backfills go through raw_job + warehouse_job (`runner.run_range`).
+# Like every run, its run holds the home's writer lock from first step to last (defs/executor.py).
 daily_job = dg.define_asset_job(
     "daily_job",
     selection=dg.AssetSelection.all(),
