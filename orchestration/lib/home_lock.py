@@ -74,15 +74,16 @@ def describe_holder(home_root: Path) -> str:
     return h.describe() if h else "another process"
 
 
-# Held locks of this process, per home: {root: [fd, depth]}. flock belongs to the open file, so a second
-# open+flock in the same process would wait for itself; re-entry counts instead.
-_HELD: dict[Path, list[int]] = {}
+# Held locks of this process, per home and thread: {(root, thread): [fd, depth]}. flock belongs to the open file,
+# so a second open+flock by the same caller would wait for itself; re-entry counts instead. Another thread of the
+# process opens the file again and so finds the home busy, as another process would.
+_HELD: dict[tuple[Path, int], list[int]] = {}
 _HELD_LOCK = threading.Lock()
 
 
 def is_held_here(home_root: Path) -> bool:
     with _HELD_LOCK:
-        return Path(home_root).resolve() in _HELD
+        return (Path(home_root).resolve(), threading.get_ident()) in _HELD
 
 
 @contextlib.contextmanager
@@ -97,9 +98,10 @@ def writer_lock(home_root: Path, command: str, *, wait: float | None = 0.0,
     ``on_still_waiting`` every ``still_waiting_every`` seconds after that.
     """
     root = Path(home_root).resolve()
+    key = (root, threading.get_ident())
     with _HELD_LOCK:
-        if root in _HELD:
-            _HELD[root][1] += 1
+        if key in _HELD:
+            _HELD[key][1] += 1
             reentered = True
         else:
             reentered = False
@@ -108,7 +110,7 @@ def writer_lock(home_root: Path, command: str, *, wait: float | None = 0.0,
             yield holder(root) or Holder(os.getpid(), command, "", socket.gethostname())
         finally:
             with _HELD_LOCK:
-                _HELD[root][1] -= 1
+                _HELD[key][1] -= 1
         return
 
     root.mkdir(parents=True, exist_ok=True)
@@ -120,12 +122,12 @@ def writer_lock(home_root: Path, command: str, *, wait: float | None = 0.0,
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(me.__dict__) + "\n").encode(), 0)
         with _HELD_LOCK:
-            _HELD[root] = [fd, 1]
+            _HELD[key] = [fd, 1]
         try:
             yield me
         finally:
             with _HELD_LOCK:
-                del _HELD[root]
+                del _HELD[key]
             # The content stays: it names the last holder, which is harmless once the lock is free.
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:

@@ -98,6 +98,22 @@ def test_lock_is_reentrant_in_one_process_and_exclusive_across(home):
         assert me.pid == os.getpid()
         with home_lock.writer_lock(home.root, "inner (demo -> import)", wait=0):
             assert home_lock.holder(home.root).command == "outer"
+        # Another thread of this process is another writer (a code server evaluating two things at once).
+        import threading
+
+        seen = []
+
+        def other_thread():
+            try:
+                with home_lock.writer_lock(home.root, "thread", wait=0):
+                    seen.append("got it")
+            except home_lock.HomeBusy as exc:
+                seen.append(f"busy: {exc.holder.command}")
+
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()
+        assert seen == ["busy: outer"]
         probe = _python("""
             import sys
             from pathlib import Path
