@@ -99,3 +99,23 @@ def test_writers_started_together_with_wait_run_one_after_the_other(tmp_path, pa
     first, second = published_hashes(home, 1), published_hashes(home, 2)
     assert first == second and first["fct_chart_entries"][0] == ROWS
     assert mart_hashes(home)["fct_chart_entries"][0] == ROWS
+
+
+def test_imports_started_together_land_each_chart_once(tmp_path, payloads):
+    """Three `chartlake import` (staging and landing, no dbt) of the same folder at once on a fresh home, twice:
+    one imports, the others exit 2; a second wave then finds everything stored and landed."""
+    home = Home(tmp_path / "imports")
+    for wave in range(2):
+        procs = [start(home, "import", str(payloads)) for _ in range(3)]
+        try:
+            results = [(p.wait(timeout=900), *p.communicate()) for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    kill_group(p)
+        assert sorted(code for code, _, _ in results) == [0, 2, 2], [(c, e[-1500:]) for c, _, e in results]
+        out = next(o for code, o, _ in results if code == 0)
+        assert (f"{len(list(payloads.rglob('*.json')))} payloads: "
+                + ("12 new, 0 already stored" if wave == 0 else "0 new, 12 already stored")) in out, out
+        assert raw_counts(home) == (ROWS, 0)
+    _one_head(home)
