@@ -40,7 +40,7 @@ class HomeBusy(RuntimeError):
         self.holder = holder
         self.waited = waited
         who = holder.describe() if holder else "another process (holder not recorded yet)"
-        after = f" after waiting {waited:.0f} s" if waited else ""
+        after = f" after waiting {waited:.0f} s" if waited >= 0.5 else ""
         super().__init__(f"home {home_root} is busy{after}: {who} is writing it "
                          f"(one writer per home; wait for it, or retry with --wait)")
 
@@ -119,8 +119,9 @@ def writer_lock(home_root: Path, command: str, *, wait: float | None = 0.0,
         _acquire(fd, root, wait, on_wait, on_still_waiting, still_waiting_every)
         me = Holder(os.getpid(), command, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     socket.gethostname())
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(me.__dict__) + "\n").encode(), 0)
+        doc = (json.dumps(me.__dict__) + "\n").encode()
+        os.pwrite(fd, doc, 0)
+        os.ftruncate(fd, len(doc))
         with _HELD_LOCK:
             _HELD[key] = [fd, 1]
         try:
@@ -128,7 +129,8 @@ def writer_lock(home_root: Path, command: str, *, wait: float | None = 0.0,
         finally:
             with _HELD_LOCK:
                 del _HELD[key]
-            # The content stays: it names the last holder, which is harmless once the lock is free.
+            # Cleared before the lock is let go, so a waiter never names a writer that has finished.
+            os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
@@ -147,17 +149,29 @@ def _acquire(fd: int, root: Path, wait: float | None, on_wait, on_still_waiting,
         now = time.monotonic()
         waited = now - start
         if wait is not None and waited >= wait:
-            raise HomeBusy(root, holder(root), waited)
+            raise HomeBusy(root, _recorded_holder(root), waited)
         if not announced:
             announced = True
             if on_wait:
-                on_wait(holder(root))
+                on_wait(_recorded_holder(root))
         elif on_still_waiting and now >= next_note:
             next_note = now + every
             on_still_waiting(holder(root), waited)
         # Polling, not a blocking flock: a signal (Ctrl-C, a run's termination) is handled at once, and the
         # bound is exact.
         time.sleep(_POLL_SECONDS if wait is None else max(0.01, min(_POLL_SECONDS, wait - waited)))
+
+
+def _recorded_holder(root: Path, patience: float = 2.0) -> Holder | None:
+    # A holder that has just taken the lock writes its name a moment later: give it that moment. Until then the
+    # file is empty, or still names a holder killed before it could clear it (a dead pid on this host).
+    deadline = time.monotonic() + patience
+    while True:
+        found = holder(root)
+        current = found is not None and (found.host != socket.gethostname() or pid_alive(found.pid))
+        if current or time.monotonic() >= deadline:
+            return found if current else None
+        time.sleep(0.02)
 
 
 @contextlib.contextmanager

@@ -75,7 +75,7 @@ def test_second_writer_exits_2_naming_the_holder(home):
 
 
 def test_waiting_writer_goes_on_when_the_holder_finishes(home):
-    holder = _holder(home, seconds=3)
+    holder = _holder(home, seconds=20)  # still holding when the CLI, slow to start on a busy machine, asks
     proc = _chartlake(home, "run", "--wait")
     holder.wait()
     # Past the lock: it now says what it found (nothing staged), not that the home is busy.
@@ -185,8 +185,8 @@ def _two_parallel_steps():
 
 def test_dagster_runs_hold_the_lock_for_the_whole_run_and_wait_for_it(home, monkeypatch, tmp_path):
     monkeypatch.setenv("CHARTLAKE_HOME", str(home.root))
-    holder = _holder(home, seconds=4)
-    released_by = time.time() + 4
+    holder = _holder(home, seconds=15)  # longer than the run takes to start, even on a busy machine
+    released_by = time.time() + 15
     with dg.instance_for_test() as instance:
         with dg.execute_job(dg.build_reconstructable_job("tests.lib.test_home_lock", "_get_job"),
                             instance=instance) as result:
