@@ -3,8 +3,8 @@ home whose re-run publishes exactly what an uninterrupted run published (mart co
 lost or duplicated, the killed run marked failed and no temp file left behind.
 
 Seeded (``CHARTLAKE_FAULT_SEED``, default 17). ``CHARTLAKE_FAULT_KILLS`` trials (default 5: one per phase; each
-trial costs a part run and a full re-run, ~1 min on a quiet 2-core machine even on this tiny home, so 5 is what
-fits the ~8 minute budget of this test; CI or a release check can set 20 or more). Trials cycle through the phases
+trial costs a part run and a full re-run, about a minute on a quiet 2-core machine even on this tiny home, so 5
+is what can fit the ~8 minute budget of this test; CI or a release check can set 20 or more). Trials cycle through the phases
 in a seeded order, so any count of 5 or more hits every phase.
 
 The kill takes the command's whole process group (the CLI and its dbt subprocess), as a crash or the OOM killer
