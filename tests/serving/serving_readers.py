@@ -6,6 +6,9 @@ a real BI client:
 - ``hold PATH``: open the serving file read-only, print its state as a JSON line, then print it again for each
   line read on stdin, on the same connection (a dashboard that keeps the file open); exit on EOF.
 - ``hold-rw PATH``: open the serving file read-write (what a BI tool must not do), print "ready", wait for EOF.
+- ``write-rw PATH``: open it read-write, write a table ``analytics.evil`` (into its WAL), print "wrote", wait to be
+  killed (kill -9 leaves the WAL beside the file).
+- ``checkpoint-rw PATH``: open it read-write, write ``analytics.evil`` and checkpoint it into the file, exit.
 - ``loop HOME SECONDS STOPFILE``: until STOPFILE exists (or SECONDS pass), open the serving file read-only and
   the lake read-only (``lake.connect``), read both, close; print one JSON object with every observation and
   every error.
@@ -59,6 +62,21 @@ def hold_rw(path: str) -> None:
     con.close()
 
 
+def write_rw(path: str) -> None:
+    con = duckdb.connect(path)
+    con.execute("CREATE TABLE analytics.evil AS SELECT 'not published' AS x")
+    print("wrote", flush=True)
+    sys.stdin.read()
+
+
+def checkpoint_rw(path: str) -> None:
+    con = duckdb.connect(path)
+    con.execute("CREATE TABLE analytics.evil AS SELECT 'not published' AS x")
+    con.execute("DELETE FROM analytics.publish_log WHERE publish_id = 1")
+    con.execute("CHECKPOINT")
+    con.close()
+
+
 def loop(home_dir: str, seconds: str, stopfile: str) -> None:
     from orchestration.config import Home
     from orchestration.lib import lake
@@ -94,4 +112,4 @@ def loop(home_dir: str, seconds: str, stopfile: str) -> None:
 
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
-    {"hold": hold, "hold-rw": hold_rw, "loop": loop}[mode](*args)
+    {"hold": hold, "hold-rw": hold_rw, "write-rw": write_rw, "checkpoint-rw": checkpoint_rw, "loop": loop}[mode](*args)
