@@ -309,6 +309,7 @@ def cmd_query(home: Home, args) -> int:
 
 # C0 controls, DEL and C1 controls (ESC, CSI...): a value printed raw could drive the reader's terminal.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_DEL_C1 = re.compile(r"[\x7f-\x9f]")
 
 
 def _escape(text: str) -> str:
@@ -331,7 +332,7 @@ def _print_rows(columns: list[str], rows: list[tuple], fmt: str) -> None:
     elif fmt == "json":
         out = json.dumps([dict(zip(columns, r)) for r in rows], default=text, ensure_ascii=False, indent=1)
         # json escapes C0 controls itself; DEL and C1 it leaves raw.
-        print(_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", out))
+        print(_DEL_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", out))
     else:
         cells = [[_escape(text(v)) for v in r] for r in rows]
         widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
