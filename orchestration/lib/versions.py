@@ -106,8 +106,37 @@ class Publish:
 
 
 def publishes(home: Home) -> list[Publish]:
-    """Every publish recorded in the serving file, oldest first (``[]`` before the first publish)."""
-    return [Publish.from_row(r) for r in serving.read_publish_log(home.serving_db)]
+    """Every publish recorded in the serving file, oldest first (``[]`` before the first publish).
+
+    When the serving file cannot be read (a client holds it read-write), from the lake: every publish recorded its
+    log there too (``published.publish_log`` at its commit, its own row's snapshot being that commit's).
+    """
+    try:
+        return [Publish.from_row(r) for r in serving.read_publish_log(home.serving_db)]
+    except serving_file.ServingFileError as exc:
+        rows = _lake_publish_log(home)
+        if rows is None:
+            raise VersionsError(str(exc)) from None
+        return [Publish.from_row(r) for r in rows]
+
+
+def _lake_publish_log(home: Home) -> list[dict] | None:
+    if not home.lake_catalog.exists():
+        return None
+    with lake.session(home, read_only=True) as con:
+        last = con.execute(f"SELECT max(snapshot_id) FROM {lake.LAKE_ALIAS}.snapshots() "
+                           "WHERE commit_message LIKE 'publish %'").fetchone()[0]
+        if last is None:
+            return None
+        _attach_lake_at(con, home, "last_publish", last)
+        if serving.PUBLISH_LOG not in _all_tables(con, "last_publish"):
+            return None
+        cur = con.execute(f"SELECT * FROM last_publish.{PUBLISHED}.{serving.PUBLISH_LOG} ORDER BY publish_id")
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+    if rows and rows[-1].get("published_snapshot_id") is None:
+        rows[-1]["published_snapshot_id"] = int(last)
+    return rows
 
 
 def resolve_publish(home: Home, ref: str | int) -> Publish:

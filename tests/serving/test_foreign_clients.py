@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.lib import serving_file
+from orchestration.lib import lake, serving_file
 from orchestration.lib.serving import publish, read_publish_log
 from orchestration.lib.serving_file import ServingFileError
 
@@ -124,3 +124,37 @@ def test_writes_checkpointed_into_the_file_are_dropped_and_the_file_rebuilt_from
     assert log[1]["published_snapshot_id"] == first.published_snapshot_id
     assert [r["publish_id"] for r in log] == [1, 2, 3]
     assert serving_file.private_copy(home.serving_db, home.root / "copy2.duckdb") is True
+
+
+def test_status_and_query_never_crash_on_a_held_file_and_never_show_a_clients_writes(published, capsys):
+    from tests.conftest import run_chartlake
+
+    home, _ = published
+    with lake.session(home) as con:
+        lake.ensure_raw_schema(con)  # status reads the raw layer first
+    holder = _client("hold-rw", home.serving_db)
+    try:
+        assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
+        assert run_chartlake(home, "query", "select count(*) from dim_countries") == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "held read-write by another process" in err and str(home.serving_db) in err
+        assert run_chartlake(home, "status") == 1
+        captured = capsys.readouterr()
+        assert captured.err.count("\n") == 1 and "held read-write" in captured.err and "Traceback" not in captured.err
+        assert "payloads" not in captured.err and "snapshot" in captured.out  # the lake part still printed
+        # Past publishes come from the lake: the holder does not get in their way.
+        assert run_chartlake(home, "query", "--as-of", "1", "--format", "csv", "select count(*) n from dim_countries") == 0
+        assert capsys.readouterr().out.split() == ["n", "3"]
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+    writer = _client("write-rw", home.serving_db)
+    assert writer.stdout.readline().strip() == "wrote", writer.stderr.read()
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait(timeout=30)
+    assert serving_file.wal_of(home.serving_db).exists()
+    assert run_chartlake(home, "query", "--format", "csv", "show tables") == 0
+    assert "evil" not in capsys.readouterr().out.split()
+    assert run_chartlake(home, "status") == 0
+    assert "last publish #1" in capsys.readouterr().out
