@@ -8,7 +8,8 @@ a real BI client:
 - ``hold-rw PATH``: open the serving file read-write (what a BI tool must not do), print "ready", wait for EOF.
 - ``write-rw PATH``: open it read-write, write a table ``analytics.evil`` (into its WAL), print "wrote", wait to be
   killed (kill -9 leaves the WAL beside the file).
-- ``checkpoint-rw PATH``: open it read-write, write ``analytics.evil`` and checkpoint it into the file, exit.
+- ``checkpoint-rw PATH [hold]``: open it read-write, write ``analytics.evil``, delete publish 1 from the log and
+  checkpoint that into the file; with ``hold``, print "ready" and keep it open until EOF.
 - ``loop HOME SECONDS STOPFILE``: until STOPFILE exists (or SECONDS pass), open the serving file read-only and
   the lake read-only (``lake.connect``), read both, close; print one JSON object with every observation and
   every error.
@@ -64,16 +65,19 @@ def hold_rw(path: str) -> None:
 
 def write_rw(path: str) -> None:
     con = duckdb.connect(path)
-    con.execute("CREATE TABLE analytics.evil AS SELECT 'not published' AS x")
+    con.execute("CREATE OR REPLACE TABLE analytics.evil AS SELECT 'not published' AS x")
     print("wrote", flush=True)
     sys.stdin.read()
 
 
-def checkpoint_rw(path: str) -> None:
+def checkpoint_rw(path: str, hold: str = "") -> None:
     con = duckdb.connect(path)
-    con.execute("CREATE TABLE analytics.evil AS SELECT 'not published' AS x")
+    con.execute("CREATE OR REPLACE TABLE analytics.evil AS SELECT 'not published' AS x")
     con.execute("DELETE FROM analytics.publish_log WHERE publish_id = 1")
     con.execute("CHECKPOINT")
+    if hold:
+        print("ready", flush=True)
+        sys.stdin.read()
     con.close()
 
 

@@ -50,14 +50,13 @@ def published(home):
     return home, snap
 
 
-def test_a_read_write_holder_blocks_no_publish_and_readers_say_so_in_one_line(published):
+def test_a_read_write_holder_blocks_no_publish_and_readers_read_what_was_published(published):
     home, snap = published
     holder = _client("hold-rw", home.serving_db)
     try:
         assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
-        with pytest.raises(ServingFileError, match=r"is held read-write by another process .*PID \d+.*read-only") as e:
-            read_publish_log(home.serving_db)
-        assert str(home.serving_db) in str(e.value) and "\n" not in str(e.value)
+        # Its lock forbids a read-only open; the reader reads a private copy whose digest is the publish's.
+        assert [r["publish_id"] for r in read_publish_log(home.serving_db)] == [1]
 
         snap2 = load_lake(home, base_rows() + chart("us", D15, "iphone", ["741292507"]), "marts v2")
         res = _publish(home, snap2, "run-2")  # the holder keeps the old inode; the path gets the new file
@@ -68,6 +67,25 @@ def test_a_read_write_holder_blocks_no_publish_and_readers_say_so_in_one_line(pu
         holder.stdin.close()
         holder.wait(timeout=30)
     assert not [p for p in home.serving.iterdir() if p.name.endswith(".tmp") or ".read-" in p.name]
+
+
+def test_a_holder_that_wrote_into_the_file_is_refused_in_one_line_until_the_next_publish(published):
+    home, snap = published
+    holder = subprocess.Popen([sys.executable, str(READERS), "checkpoint-rw", str(home.serving_db), "hold"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
+        with pytest.raises(ServingFileError, match=r"is held read-write by another process .*PID \d+.*no verified "
+                                                   r"copy.*read-only") as e:
+            read_publish_log(home.serving_db)
+        assert str(home.serving_db) in str(e.value) and "\n" not in str(e.value)
+        res = _publish(home, snap, "run-2")  # rebuilt from the lake, the holder notwithstanding
+        assert res.publish_id == 2
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert [r["publish_id"] for r in read_publish_log(home.serving_db)] == [1, 2]
+    assert "evil" not in _tables(home.serving_db)
 
 
 def test_a_stale_wal_is_never_read_nor_replayed_onto_the_next_file(published):
@@ -109,8 +127,12 @@ def test_writes_checkpointed_into_the_file_are_dropped_and_the_file_rebuilt_from
     writer = subprocess.run([sys.executable, str(READERS), "checkpoint-rw", str(home.serving_db)],
                             capture_output=True, text=True, timeout=60)
     assert writer.returncode == 0, writer.stderr
-    assert "evil" in _tables(home.serving_db)  # the client really changed the file's bytes
     assert serving_file.private_copy(home.serving_db, home.root / "copy.duckdb") is False
+    con = duckdb.connect(str(home.root / "copy.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM analytics.evil").fetchone() == (1,)  # the client really wrote into it
+    con.close()
+    with pytest.raises(ServingFileError, match="was changed by another client since its publish"):
+        read_publish_log(home.serving_db)
 
     snap3 = load_lake(home, base_rows() + chart("us", D15, "iphone", ["835599320"]), "marts v3")
     res = _publish(home, snap3, "run-3")
@@ -135,13 +157,10 @@ def test_status_and_query_never_crash_on_a_held_file_and_never_show_a_clients_wr
     holder = _client("hold-rw", home.serving_db)
     try:
         assert holder.stdout.readline().strip() == "ready", holder.stderr.read()
-        assert run_chartlake(home, "query", "select count(*) from dim_countries") == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "held read-write by another process" in err and str(home.serving_db) in err
-        assert run_chartlake(home, "status") == 1
-        captured = capsys.readouterr()
-        assert captured.err.count("\n") == 1 and "held read-write" in captured.err and "Traceback" not in captured.err
-        assert "payloads" not in captured.err and "snapshot" in captured.out  # the lake part still printed
+        assert run_chartlake(home, "query", "--format", "csv", "select count(*) n from dim_countries") == 0
+        assert capsys.readouterr().out.split() == ["n", "3"]
+        assert run_chartlake(home, "status") == 0
+        assert "last publish #1" in capsys.readouterr().out
         # Past publishes come from the lake: the holder does not get in their way.
         assert run_chartlake(home, "query", "--as-of", "1", "--format", "csv", "select count(*) n from dim_countries") == 0
         assert capsys.readouterr().out.split() == ["n", "3"]
@@ -158,3 +177,13 @@ def test_status_and_query_never_crash_on_a_held_file_and_never_show_a_clients_wr
     assert "evil" not in capsys.readouterr().out.split()
     assert run_chartlake(home, "status") == 0
     assert "last publish #1" in capsys.readouterr().out
+
+    # A client that wrote into the file itself: refused in one line, never a traceback, never its rows.
+    subprocess.run([sys.executable, str(READERS), "checkpoint-rw", str(home.serving_db)], check=True, timeout=60)
+    assert run_chartlake(home, "query", "select count(*) from evil") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "changed by another client" in err and str(home.serving_db) in err
+    assert run_chartlake(home, "status") == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "changed by another client" in captured.err
+    assert "Traceback" not in captured.err and "snapshot" in captured.out  # the lake part still printed
