@@ -15,7 +15,8 @@ a real BI client:
 - ``rw-client PATH STOPFILE``: a desktop client gone wrong: holds the current serving file read-write, writes a
   table into its WAL, and re-opens the path whenever a publish swapped a new file in; prints "ready" after its
   first open and, at the end, how many files it held; never checkpoints (auto-checkpoint off).
-- ``loop HOME SECONDS STOPFILE``: until STOPFILE exists (or SECONDS pass), open the serving file read-only and
+- ``loop HOME SECONDS STOPFILE [ready]``: (with ``ready``, print "ready" after the first round) until STOPFILE
+  exists (or SECONDS pass), open the serving file read-only and
   the lake read-only (``lake.connect``), read both, close; print one JSON object with every observation and
   every error.
 """
@@ -134,7 +135,7 @@ def rw_client(path: str, stopfile: str) -> None:
     sys.stdin.read()  # killed -9 here by the test
 
 
-def loop(home_dir: str, seconds: str, stopfile: str) -> None:
+def loop(home_dir: str, seconds: str, stopfile: str, signal_ready: str = "") -> None:
     from orchestration.config import Home
     from orchestration.lib import lake
 
@@ -164,6 +165,9 @@ def loop(home_dir: str, seconds: str, stopfile: str) -> None:
                 con.close()
         except Exception as exc:
             errors.append(f"lake: {type(exc).__name__}: {exc}")
+        if signal_ready:
+            print("ready", flush=True)  # once looping: the test starts publishing now, not after a guessed sleep
+            signal_ready = ""
     print(json.dumps({"serving": serving, "lake": lake_reads, "errors": errors}), flush=True)
 
 

@@ -41,12 +41,13 @@ def test_readers_never_block_or_see_a_mixed_state(home, tmp_path):
 
     stop = tmp_path / "stop"
     readers = [
-        subprocess.Popen([sys.executable, str(READERS), "loop", str(home.root), "45", str(stop)],
+        subprocess.Popen([sys.executable, str(READERS), "loop", str(home.root), "300", str(stop), "ready"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(3)
     ]
     try:
-        time.sleep(1.0)  # let the readers import and start looping
+        for r in readers:
+            assert r.stdout.readline().strip() == "ready", r.stderr.read()
         for k in range(1, PUBLISHES + 1):
             # Each lake state has a different size: one more US day per step, k + 1 entries long.
             extra = []

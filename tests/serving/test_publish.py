@@ -212,7 +212,8 @@ def test_bad_input_fails_and_leaves_the_serving_file_alone(home):
         do_publish(home, snap, marts={"publish_log": MartSpec("marts.dim_countries")})
 
     assert home.serving_db.read_bytes() == before
-    assert sorted(p.name for p in home.serving.iterdir()) == [".chartlake.duckdb.publish.lock", "chartlake.duckdb"]
+    assert sorted(p.name for p in home.serving.iterdir()) == [".chartlake.duckdb.publish.lock", ".chartlake.duckdb.sha256",
+                                                             "chartlake.duckdb"]
     assert [r["publish_id"] for r in read_publish_log(home.serving_db)] == [1]
 
 
