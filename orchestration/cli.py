@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -58,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--as-of", dest="as_of", metavar="PUBLISH_ID|TIMESTAMP",
                    help="a publish id, or a UTC time (the latest publish at or before it); default: the current serving DB")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--timeout", type=_positive_float, default=60.0, metavar="SECONDS",
+                   help="stop the query after this long (default 60; Ctrl-C stops it too)")
+    p.add_argument("--memory-limit", dest="memory_limit", default="1GB",
+                   help="DuckDB memory limit for the query, no spilling to disk (default 1GB)")
+    p.add_argument("--max-rows", dest="max_rows", type=int, default=100_000,
+                   help="refuse results longer than this (default 100000): add a LIMIT or aggregate")
 
     p = sub.add_parser("diff", help="rows added, removed and changed per mart and partition between two publishes")
     p.add_argument("a", metavar="A", help="publish id or UTC time")
@@ -90,6 +97,16 @@ class CliError(Exception):
 
 
 WRITERS = {"setup", "import", "demo", "run"}
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {value!r}")
+    return number
 
 
 def _date(value: str) -> dt.date:
@@ -347,8 +364,7 @@ def cmd_status(home: Home, args) -> int:
         for s in lake.snapshots(con, limit=5):
             print(f"snapshot {s['snapshot_id']} {s['snapshot_time']:%Y-%m-%d %H:%M:%S} {s['commit_message'] or ''}")
     _print_failed_landings(home)
-    _print_publish_status(home)
-    return 0
+    return 0 if _print_publish_status(home) else 1
 
 
 def _print_failed_landings(home: Home) -> None:
@@ -357,34 +373,40 @@ def _print_failed_landings(home: Home) -> None:
     failed = runner.failed_landings(home)
     print(f"failed landings (latest raw_job run of the chart date failed): {len(failed)}")
     for f in failed:
-        print(f"  {f['chart_date']}: {f['error']} (run {f['run_id']})")
+        print(f"  {f['chart_date']}: {_escape(str(f['error']))} (run {f['run_id']})")
 
 
-def _print_publish_status(home: Home) -> None:
+def _print_publish_status(home: Home) -> bool:
+    """The last publish and what it held back; False (after one line on stderr) when the serving file cannot be
+    read as published (held read-write by a client, damaged): never a traceback."""
     import duckdb
 
-    from orchestration.lib import serving
+    from orchestration.lib import serving, serving_file
 
-    last = serving.last_publish(home)
-    if last is None:
-        print("no publish yet")
-        return
+    try:
+        last = serving.last_publish(home)
+        if last is None:
+            print("no publish yet")
+            return True
+        con = duckdb.connect(":memory:")
+        try:
+            serving_file.attach_read_only(con, home.serving_db, "s")
+            rows = con.execute("""select country, chart_date, reason from s.analytics.quarantine
+                                  where publish_id = ? order by chart_date, country""", [last["publish_id"]]).fetchall()
+        finally:
+            con.close()
+    except (serving_file.ServingFileError, serving.ServingError, duckdb.Error) as exc:
+        print(f"chartlake status: serving file: {_escape(str(exc).splitlines()[0])}", file=sys.stderr)
+        return False
     print(f"last publish #{last['publish_id']} at {last['published_at']:%Y-%m-%d %H:%M:%S} "
           f"(lake snapshot {last['lake_snapshot_id']}, run {last['run_id']})")
-    con = duckdb.connect(":memory:")
-    try:
-        path = str(home.serving_db).replace("'", "''")  # a home path may hold an apostrophe
-        con.execute(f"ATTACH '{path}' AS s (READ_ONLY)")
-        rows = con.execute("""select country, chart_date, reason from s.analytics.quarantine
-                              where publish_id = ? order by chart_date, country""", [last["publish_id"]]).fetchall()
-    finally:
-        con.close()
     print(f"quarantined partitions: {len(rows)}")
     for country, chart_date, reason in rows:
-        print(f"  {country} {chart_date}: {reason}")
+        print(f"  {country} {chart_date}: {_escape(str(reason))}")
     summary = last.get("check_summary")
     failed = (json.loads(summary) if isinstance(summary, str) else summary or {}).get("failed") or []
     print(f"failing blocking checks: {', '.join(failed) if failed else 'none'}")
+    return True
 
 
 def _run_pipeline(home: Home, start: dt.date, end: dt.date, *, raw_only: bool = False, days=None) -> bool:
@@ -445,14 +467,26 @@ def cmd_query(home: Home, args) -> int:
     from orchestration.lib import versions
 
     try:
-        result = versions.query(home, args.sql, as_of=args.as_of)
+        result = versions.query(home, args.sql, as_of=args.as_of, timeout=args.timeout,
+                                memory_limit=args.memory_limit, max_rows=args.max_rows)
     except versions.VersionsError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(_escape(" ".join(str(exc).split()))) from None
     _print_rows(result.columns, result.rows, args.format)
     if args.format == "table":
         where = f"publish {result.publish.publish_id}" if result.publish else "the current serving DB"
         print(f"({len(result.rows)} rows, as of {where})", file=sys.stderr)
     return 0
+
+
+# C0 controls, DEL and C1 controls (ESC, CSI...): a value printed raw could drive the reader's terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_DEL_C1 = re.compile(r"[\x7f-\x9f]")
+
+
+def _escape(text: str) -> str:
+    """``text`` with every control character written as a visible escape (``\\x1b``, ``\\n``)."""
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    return _CONTROL.sub(lambda m: named.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 def _print_rows(columns: list[str], rows: list[tuple], fmt: str) -> None:
@@ -461,14 +495,17 @@ def _print_rows(columns: list[str], rows: list[tuple], fmt: str) -> None:
     def text(v):
         return "" if v is None else v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else str(v)
 
+    columns = [_escape(str(c)) for c in columns]
     if fmt == "csv":
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(columns)
-        w.writerows([[text(v) for v in r] for r in rows])
+        w.writerows([[_escape(text(v)) for v in r] for r in rows])
     elif fmt == "json":
-        print(json.dumps([dict(zip(columns, r)) for r in rows], default=text, ensure_ascii=False, indent=1))
+        out = json.dumps([dict(zip(columns, r)) for r in rows], default=text, ensure_ascii=False, indent=1)
+        # json escapes C0 controls itself; DEL and C1 it leaves raw.
+        print(_DEL_C1.sub(lambda m: f"\\u{ord(m.group()):04x}", out))
     else:
-        cells = [[text(v) for v in r] for r in rows]
+        cells = [[_escape(text(v)) for v in r] for r in rows]
         widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
         print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
         print("  ".join("-" * w for w in widths))

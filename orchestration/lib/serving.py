@@ -7,8 +7,10 @@ from one lake snapshot (time travel, ``AT (VERSION => n)``), then fsyncs it and 
 
 - a reader holding the old file open keeps its inode and keeps reading the old, complete state; a reader
   that opens the path afterwards gets the new, complete state; nobody ever sees a half-written file;
-- the pipeline never opens the serving path for writing (it reads the previous file read-only, for
-  carry-over), so a BI tool's read-only connection never blocks a publish, and a publish never blocks it.
+- the pipeline never opens the serving path through DuckDB at all (it reads a private byte copy of the previous
+  file, checked against the digest its publish recorded, else rebuilt from the lake), so no BI tool, even one
+  wrongly holding the file read-write, blocks a publish, and a stale ``.wal`` beside it is never replayed onto a new
+  file (``serving_file``).
 
 Grain of what is written, in schema ``analytics``:
 
@@ -49,7 +51,6 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +59,7 @@ from typing import Any, Iterator, Mapping
 import duckdb
 
 from orchestration.config import Home
-from orchestration.lib import lake
+from orchestration.lib import lake, serving_file
 
 SCHEMA = "analytics"
 # Oldest storage format DuckDB 1.5.5 writes: readable by DuckDB >= 1.0 (Metabase's driver bundled 1.4 in 2026).
@@ -255,32 +256,26 @@ def publish(
     home.serving.mkdir(parents=True, exist_ok=True)
     target = home.serving_db
     with _publish_lock(target):
-        wal = target.with_name(target.name + ".wal")
-        if wal.exists():
-            # The pipeline never writes the serving file in place: a WAL means something opened it
-            # read-write. Replaying it onto a freshly swapped-in file would be wrong, so stop here.
-            raise ServingError(
-                f"{wal} exists: something opened the serving file {target} read-write (BI tools must open it "
-                "read-only). Close that client; if none is running, remove the .wal file and publish again."
-            )
+        serving_file.remove_stale_links(target)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+        base = tmp.with_name(tmp.name[: -len(".tmp")] + ".prev.tmp")
         try:
             result, lake_plans, prev_published = _build(
-                home, tmp, target, lake_snapshot_id, marts, run_id, entries, summary_json, descriptions,
+                home, tmp, base, target, lake_snapshot_id, marts, run_id, entries, summary_json, descriptions,
                 incremental,
             )
             if record_in_lake:
-                published, how = _record_in_lake(home, tmp, result.publish_id, [*marts, QUARANTINE], run_id,
-                                                 lake_snapshot_id, lake_plans, prev_published)
+                published, how = _record_in_lake(home, tmp, result.publish_id, [*marts, QUARANTINE, PUBLISH_LOG],
+                                                 run_id, lake_snapshot_id, lake_plans, prev_published)
                 _set_published_snapshot(tmp, result.publish_id, published)
                 result = dataclasses.replace(result, published_snapshot_id=published, lake_recording=how)
             _fsync_path(tmp)
-            os.replace(tmp, target)
-            _fsync_path(target.parent)
+            serving_file.swap(tmp, target)
         finally:
-            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-                with contextlib.suppress(FileNotFoundError):
-                    leftover.unlink()
+            for leftover in (tmp, base):
+                for path in (leftover, serving_file.wal_of(leftover)):
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
     return result
 
 
@@ -303,22 +298,30 @@ class _Refresh:
     params: list
 
 
-def _build(home, tmp, target, snapshot, marts, run_id, entries, summary_json, descriptions, incremental
+def _build(home, tmp, base, target, snapshot, marts, run_id, entries, summary_json, descriptions, incremental
            ) -> tuple[PublishResult, dict[str, tuple[str | None, list] | None], int | None]:
     """Write the new file at ``tmp``; also how each table changed (for the lake) and the previous publish's
-    ``published_snapshot_id``."""
+    ``published_snapshot_id``.
+
+    The previous file is read from ``base``, a private byte copy (no DuckDB lock on ``target``, no WAL: a client
+    holding it read-write blocks nothing). A copy whose bytes are not what its publish wrote is not used at all:
+    the previous state is then rebuilt into ``base`` from the lake's last ``publish`` commit (``_previous_from_lake``)
+    and the file written anew.
+    """
     con = lake.connect(home, read_only=True)
     try:
         _check_snapshot(con, home, snapshot)
         has_prev = target.exists()
         if has_prev:
             try:
-                con.execute(f"ATTACH '{_q(target)}' AS prev (READ_ONLY)")
-            except duckdb.Error as exc:
-                raise ServingError(
-                    f"cannot read the previous serving file {target} read-only (a client holding it "
-                    f"read-write blocks this; BI tools must open it read-only): {exc}"
-                ) from exc
+                trusted = serving_file.private_copy(target, base)
+            except FileNotFoundError:
+                has_prev, trusted = False, None  # swapped away by nobody else (publishes hold the lock): gone
+            if trusted is False:
+                _previous_from_lake(home, con, target, base)
+                incremental = False
+        if has_prev:
+            con.execute(f"ATTACH '{_q(base)}' AS prev (READ_ONLY)")
         prev_tables = _tables(con, "prev") if has_prev else set()
         columns = {name: _mart_columns(con, name, spec, snapshot) for name, spec in marts.items()}
         prev = _previous(con, prev_tables) if has_prev and incremental else None
@@ -327,8 +330,8 @@ def _build(home, tmp, target, snapshot, marts, run_id, entries, summary_json, de
             plans = {name: _plan(con, spec, name, columns[name], snapshot, prev) for name, spec in marts.items()}
         if any(p is not None for p in plans.values()):
             con.execute("DETACH prev")
-            result, lake_plans = _build_from_copy(con, tmp, target, snapshot, marts, columns, plans, prev, run_id,
-                                                  entries, summary_json, descriptions)
+            result, lake_plans = _build_from_copy(con, tmp, base, target, snapshot, marts, columns, plans, prev,
+                                                  run_id, entries, summary_json, descriptions)
             return result, lake_plans, prev.published_snapshot_id
         result = _build_new(con, tmp, target, snapshot, marts, prev_tables, run_id, entries, summary_json,
                             descriptions)
@@ -337,6 +340,40 @@ def _build(home, tmp, target, snapshot, marts, run_id, entries, summary_json, de
         return result, {}, None
     finally:
         con.close()
+
+
+def _previous_from_lake(home: Home, con, target: Path, base: Path) -> None:
+    """Write into ``base`` the tables of the lake's last ``publish`` commit, as the serving file had them.
+
+    For a previous file that cannot be trusted (a client wrote into it): what it should hold is in the lake, where
+    every publish recorded its tables, publish log included (its own row without ``published_snapshot_id``, which
+    is that commit's snapshot).
+    """
+    row = con.execute(
+        f"SELECT max(snapshot_id) FROM {lake.LAKE_ALIAS}.snapshots() WHERE commit_message LIKE 'publish %'"
+    ).fetchone()
+    last = row[0] if row else None
+    tables = set()
+    if last is not None:
+        con.execute(lake.attach_sql(home, alias="lake_prev", read_only=True)[:-1] + f", SNAPSHOT_VERSION {int(last)})")
+        tables = {r[0] for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake_prev' AND schema_name = ?",
+            [PUBLISHED_SCHEMA]).fetchall()}
+    if PUBLISH_LOG not in tables:
+        raise ServingError(
+            f"{target} was changed by another client (its bytes are not those its publish wrote, "
+            f"{serving_file.digest_path(target).name}) and the lake holds no publish log to rebuild it from; "
+            f"move {target.name} aside only if you can recreate its history, or restore it from a backup")
+    base.unlink(missing_ok=True)
+    con.execute(f"ATTACH '{_q(base)}' AS b (STORAGE_VERSION '{STORAGE_VERSION}')")
+    con.execute(f"CREATE SCHEMA b.{SCHEMA}")
+    for t in sorted(tables):
+        con.execute(f"CREATE TABLE b.{SCHEMA}.{_ident(t)} AS SELECT * FROM lake_prev.{PUBLISHED_SCHEMA}.{_ident(t)}")
+    con.execute(f"UPDATE b.{SCHEMA}.{PUBLISH_LOG} SET published_snapshot_id = ? WHERE published_snapshot_id IS NULL "
+                f"AND publish_id = (SELECT max(publish_id) FROM b.{SCHEMA}.{PUBLISH_LOG})", [int(last)])
+    con.execute("CHECKPOINT b")
+    con.execute("DETACH b")
+    con.execute("DETACH lake_prev")
 
 
 def _build_new(con, tmp, target, snapshot, marts, prev_tables, run_id, entries, summary_json, descriptions
@@ -370,15 +407,15 @@ def _build_new(con, tmp, target, snapshot, marts, prev_tables, run_id, entries, 
                    refreshed_rows={name: row_counts[name] - carried[name] for name in marts})
 
 
-def _build_from_copy(con, tmp, target, snapshot, marts, columns, plans, prev: _Previous, run_id, entries,
+def _build_from_copy(con, tmp, base, target, snapshot, marts, columns, plans, prev: _Previous, run_id, entries,
                      summary_json, descriptions) -> tuple[PublishResult, dict]:
     """The previous file copied, then only what changed replaced: the cost follows the run's window.
 
     A mart whose ``_Refresh`` is known has the rows matching it deleted and read again from the lake, except in
     quarantined partitions (their rows stay: the last good ones); any other mart is rebuilt whole in the copy.
     """
-    # A file copy, not a query: the previous file is complete (no WAL, checked) and nobody writes it.
-    shutil.copyfile(target, tmp)
+    # The private copy of the previous file becomes the new file: a rename, not a query.
+    os.replace(base, tmp)
     con.execute(f"ATTACH '{_q(tmp)}' AS s")
     copied = _tables(con, "s")
     row_counts: dict[str, int] = {}
@@ -428,6 +465,8 @@ def _build_from_copy(con, tmp, target, snapshot, marts, columns, plans, prev: _P
 
     publish_id = prev.publish_id + 1
     lake_plans[QUARANTINE] = ("publish_id = ?", [publish_id])
+    # The previous row too: the lake got it before its published_snapshot_id was known, the file has it now.
+    lake_plans[PUBLISH_LOG] = ("publish_id >= ?", [prev.publish_id])
     return _finish(con, target, marts, publish_id, snapshot, run_id, published_parts, entries, summary_json,
                    descriptions, row_counts, carried, refresh=how, refreshed_rows=refreshed), lake_plans
 
@@ -793,14 +832,16 @@ def read_publish_log(path: str | os.PathLike) -> list[dict]:
     """The publish log of a serving file, oldest first; ``[]`` when the file does not exist.
 
     Opens through ``ATTACH ... (READ_ONLY)`` from an in-memory database: ``duckdb.connect(path)`` would reuse
-    a database instance this process already has open for the path, which after a swap is the old file.
+    a database instance this process already has open for the path, which after a swap is the old file. Any WAL
+    beside the file is ignored, and a client holding it read-write is a one-line ``ServingFileError``
+    (``serving_file.attach_read_only``).
     """
     path = Path(path)
     if not path.exists():
         return []
     con = duckdb.connect(":memory:")
     try:
-        con.execute(f"ATTACH '{_q(path)}' AS srv (READ_ONLY)")
+        serving_file.attach_read_only(con, path, "srv")
         if PUBLISH_LOG not in _tables(con, "srv"):
             raise ServingError(f"{path} has no {SCHEMA}.{PUBLISH_LOG}: not a chartlake serving file")
         cur = con.execute(f"SELECT * FROM srv.{SCHEMA}.{PUBLISH_LOG} ORDER BY publish_id")

@@ -36,7 +36,7 @@ from typing import Any, Iterable
 import duckdb
 
 from orchestration.config import DBT_PROJECT_DIR, Home
-from orchestration.lib import lake, serving
+from orchestration.lib import lake, readonly_query, serving, serving_file
 
 PUBLISHED = serving.PUBLISHED_SCHEMA
 # Tables of the published schema that are not marts.
@@ -64,9 +64,6 @@ GRAINS: dict[str, tuple[str, ...]] = {
 # Columns a mart row shares with raw.chart_entries: how lineage finds the raw rows behind it.
 _RAW_LINK = ("store", "country", "device", "chart", "genre_id", "chart_date", "app_id", "payload_sha256")
 _CHART_KEY = ("store", "country", "device", "chart", "genre_id", "chart_date")
-# Statement types a query may run: reading only. Anything else (INSERT, COPY, ATTACH, SET, CALL...) is refused
-# before a connection is even opened.
-_READ_STATEMENTS = {"SELECT", "EXPLAIN"}
 
 
 class VersionsError(ValueError):
@@ -109,8 +106,37 @@ class Publish:
 
 
 def publishes(home: Home) -> list[Publish]:
-    """Every publish recorded in the serving file, oldest first (``[]`` before the first publish)."""
-    return [Publish.from_row(r) for r in serving.read_publish_log(home.serving_db)]
+    """Every publish recorded in the serving file, oldest first (``[]`` before the first publish).
+
+    When the serving file cannot be read (a client holds it read-write), from the lake: every publish recorded its
+    log there too (``published.publish_log`` at its commit, its own row's snapshot being that commit's).
+    """
+    try:
+        return [Publish.from_row(r) for r in serving.read_publish_log(home.serving_db)]
+    except serving_file.ServingFileError as exc:
+        rows = _lake_publish_log(home)
+        if rows is None:
+            raise VersionsError(str(exc)) from None
+        return [Publish.from_row(r) for r in rows]
+
+
+def _lake_publish_log(home: Home) -> list[dict] | None:
+    if not home.lake_catalog.exists():
+        return None
+    with lake.session(home, read_only=True) as con:
+        last = con.execute(f"SELECT max(snapshot_id) FROM {lake.LAKE_ALIAS}.snapshots() "
+                           "WHERE commit_message LIKE 'publish %'").fetchone()[0]
+        if last is None:
+            return None
+        _attach_lake_at(con, home, "last_publish", last)
+        if serving.PUBLISH_LOG not in _all_tables(con, "last_publish"):
+            return None
+        cur = con.execute(f"SELECT * FROM last_publish.{PUBLISHED}.{serving.PUBLISH_LOG} ORDER BY publish_id")
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+    if rows and rows[-1].get("published_snapshot_id") is None:
+        rows[-1]["published_snapshot_id"] = int(last)
+    return rows
 
 
 def resolve_publish(home: Home, ref: str | int) -> Publish:
@@ -161,8 +187,8 @@ def _recorded(p: Publish) -> int:
 # ---------------------------------------------------------------------------------------------------- connections
 
 
-def _base_connection(home: Home) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
+def _base_connection(home: Home, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+    con = con or duckdb.connect(":memory:")
     try:
         lake.install_extensions(home, con)
         for name in lake.EXTENSIONS:
@@ -184,60 +210,44 @@ def _attach_lake_at(con, home: Home, alias: str, snapshot: int) -> None:
             from exc
 
 
-def _lock_down(con, allowed_dirs: Iterable[Path]) -> None:
-    # After this the session can read only the lake's own data files: no other file, no COPY TO elsewhere,
-    # no ATTACH, and the settings cannot be changed back.
-    dirs = ", ".join(f"'{lake._sql_str(d)}/'" for d in allowed_dirs)
-    con.execute(f"SET allowed_directories = [{dirs}]")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
-
-
-def open_as_of(home: Home, publish: Publish | None) -> duckdb.DuckDBPyConnection:
+def open_as_of(home: Home, publish: Publish | None, *,
+               memory_limit: str = readonly_query.DEFAULT_MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
     """A locked-down read-only session whose default schema holds the marts of ``publish`` by bare name.
 
-    ``publish`` None: the current serving file (``analytics`` schema). Otherwise the lake is attached read-only
-    at the publish's ``published`` snapshot (``SNAPSHOT_VERSION``): DuckLake time travel, nothing copied.
+    ``publish`` None: the current serving file (``analytics`` schema), opened read-only with any WAL beside it
+    ignored. Otherwise the lake is attached read-only at the publish's ``published`` snapshot (``SNAPSHOT_VERSION``):
+    DuckLake time travel, nothing copied, no lake file named by SQL. Either way the session then has no file access
+    beyond what that attach reads (``readonly_query.lock_down``).
     """
-    if publish is None:
-        if not home.serving_db.exists():
-            raise VersionsError(f"nothing published yet: {home.serving_db} does not exist")
-        con = duckdb.connect(":memory:")
-        try:
-            # ATTACH from :memory:, not connect(path): a path connection could reuse an instance of the old file.
-            con.execute(f"ATTACH '{lake._sql_str(home.serving_db)}' AS srv (READ_ONLY)")
-            con.execute(f"USE srv.{serving.SCHEMA}")
-            _lock_down(con, [])
-        except Exception:
-            con.close()
-            raise
-        return con
-    snapshot = _recorded(publish)
-    con = _base_connection(home)
+    con = readonly_query.connect(memory_limit)
     try:
-        _attach_lake_at(con, home, "at_publish", snapshot)
-        con.execute(f"USE at_publish.{PUBLISHED}")
-        _lock_down(con, [home.lake_files])
+        if publish is None:
+            try:
+                serving_file.attach_read_only(con, home.serving_db, "srv")
+            except serving_file.ServingFileError as exc:
+                raise VersionsError(str(exc)) from None
+            con.execute(f"USE srv.{serving.SCHEMA}")
+            readonly_query.lock_down(con, [])
+        else:
+            snapshot = _recorded(publish)
+            _base_connection(home, con)
+            _attach_lake_at(con, home, "at_publish", snapshot)
+            con.execute(f"USE at_publish.{PUBLISHED}")
+            # DuckLake reads its Parquet through DuckDB's file system: that directory stays readable, for the
+            # attach only (check_read_only keeps SQL from naming a file).
+            readonly_query.lock_down(con, [home.lake_files])
     except Exception:
         con.close()
         raise
     return con
 
 
-def check_read_only(sql: str) -> list[str]:
-    """The statements of ``sql`` if every one only reads; else VersionsError naming the first that would not."""
+def check_read_only(sql: str) -> str:
+    """The statement to run if ``sql`` only reads marts (see ``readonly_query.check``); else VersionsError."""
     try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise VersionsError(f"cannot parse the query: {exc}") from None
-    if not statements:
-        raise VersionsError("empty query")
-    for st in statements:
-        kind = st.type.name
-        if kind not in _READ_STATEMENTS:
-            raise VersionsError(f"query is read-only: a {kind} statement is not allowed "
-                                f"({st.query.strip()[:80]!r}); only SELECT (and EXPLAIN) run here")
-    return [st.query for st in statements]
+        return readonly_query.check(sql).sql
+    except readonly_query.QueryRefused as exc:
+        raise VersionsError(str(exc)) from None
 
 
 @dataclass
@@ -247,26 +257,36 @@ class QueryResult:
     publish: Publish | None  # None: the current serving file
 
 
-def query(home: Home, sql: str, as_of: str | int | None = None) -> QueryResult:
-    """Run read-only ``sql`` against the marts of publish ``as_of`` (id or timestamp) or the current serving file.
+def query(home: Home, sql: str, as_of: str | int | None = None, *,
+          timeout: float = readonly_query.DEFAULT_TIMEOUT_S,
+          memory_limit: str = readonly_query.DEFAULT_MEMORY_LIMIT,
+          max_rows: int = readonly_query.DEFAULT_MAX_ROWS) -> QueryResult:
+    """Run one read-only SELECT against the marts of publish ``as_of`` (id or timestamp) or the current serving file.
 
-    Marts are addressed by bare name (``select ... from mart_daily_rankings``). Several statements may be given;
-    the last one's result is returned.
+    Marts are addressed by bare name (``select ... from mart_daily_rankings``). Anything that could write or read
+    beyond the marts is refused before a connection is opened; the query is stopped after ``timeout`` seconds, on
+    Ctrl-C, above ``memory_limit`` or beyond ``max_rows`` rows (VersionsError, nothing written either way).
     """
-    statements = check_read_only(sql)  # before anything is opened: a refused query touches nothing
+    statement = check_read_only(sql)  # before anything is opened: a refused query touches nothing
+    if timeout <= 0:
+        raise VersionsError(f"--timeout must be a positive number of seconds, got {timeout:g}")
+    if max_rows < 1:
+        raise VersionsError(f"--max-rows must be at least 1, got {max_rows}")
     publish = resolve_publish(home, as_of) if as_of is not None else None
-    con = open_as_of(home, publish)
     try:
-        cur = None
-        for st in statements:
-            try:
-                cur = con.execute(st)
-            except duckdb.Error as exc:
-                where = f"publish {publish.publish_id}" if publish else "the current serving file"
-                raise VersionsError(f"query failed against {where}: {exc}; marts there: "
-                                    f"{', '.join(_marts_in(con))}") from None
-        columns = [d[0] for d in cur.description] if cur.description else []
-        return QueryResult(columns, cur.fetchall() if columns else [], publish)
+        con = open_as_of(home, publish, memory_limit=memory_limit)
+    except readonly_query.QueryRefused as exc:
+        raise VersionsError(str(exc)) from None
+    where = f"publish {publish.publish_id}" if publish else "the current serving file"
+    try:
+        try:
+            columns, rows = readonly_query.run(con, statement, timeout=timeout, max_rows=max_rows)
+        except readonly_query.QueryAborted as exc:
+            raise VersionsError(f"{exc} (against {where})") from None
+        except duckdb.Error as exc:
+            raise VersionsError(f"query failed against {where}: {readonly_query.one_line(exc)}; marts there: "
+                                f"{', '.join(_marts_in(con))}") from None
+        return QueryResult(columns, rows, publish)
     finally:
         con.close()
 

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from orchestration.lib.serving import QuarantineEntry, publish
 
@@ -20,6 +24,7 @@ from serving_fixtures import D14, DESCRIPTIONS, MARTS, base_rows, chart, load_la
 
 READERS = Path(__file__).with_name("serving_readers.py")
 PUBLISHES = 4
+RW_PUBLISHES = 20
 
 
 def test_readers_never_block_or_see_a_mixed_state(home, tmp_path):
@@ -36,12 +41,13 @@ def test_readers_never_block_or_see_a_mixed_state(home, tmp_path):
 
     stop = tmp_path / "stop"
     readers = [
-        subprocess.Popen([sys.executable, str(READERS), "loop", str(home.root), "45", str(stop)],
+        subprocess.Popen([sys.executable, str(READERS), "loop", str(home.root), "300", str(stop), "ready"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(3)
     ]
     try:
-        time.sleep(1.0)  # let the readers import and start looping
+        for r in readers:
+            assert r.stdout.readline().strip() == "ready", r.stderr.read()
         for k in range(1, PUBLISHES + 1):
             # Each lake state has a different size: one more US day per step, k + 1 entries long.
             extra = []
@@ -79,3 +85,57 @@ def test_readers_never_block_or_see_a_mixed_state(home, tmp_path):
             loaded = max(s for s in lake_counts if s <= snap_id)
             assert lake_counts[loaded] == n
     assert len(seen) >= 3, f"readers saw only publishes {sorted(seen)}: they did not overlap the publishes"
+
+
+@pytest.mark.slow
+def test_chartlake_readers_and_a_read_write_client_during_repeated_publishes(home, tmp_path):
+    """Issue 17: 4 chartlake readers while a client holds each new serving file read-write and writes into its WAL:
+    no publish is stopped, no read fails, none mixes two publishes or shows the client's table."""
+    def run(snap, k):
+        quarantined = [QuarantineEntry("fr", D14, f"publish {k}: audit failed")] if k % 3 == 1 else []
+        return publish(home, lake_snapshot_id=snap, marts=MARTS, run_id=f"run-{k}", quarantined=quarantined,
+                       check_summary={"k": k}, descriptions=DESCRIPTIONS)
+
+    snap = load_lake(home, base_rows(), "marts v0")
+    expected = {1: run(snap, 0).row_counts}
+    stop = tmp_path / "stop"
+    client = subprocess.Popen([sys.executable, str(READERS), "rw-client", str(home.serving_db), str(stop)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    readers = [subprocess.Popen([sys.executable, str(READERS), "chartlake-loop", str(home.root), "300", str(stop)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    try:
+        assert client.stdout.readline().strip() == "ready", client.stderr.read()
+        for r in readers:
+            assert r.stdout.readline().strip() == "ready", r.stderr.read()
+        for k in range(1, RW_PUBLISHES + 1):
+            extra = []
+            for d in range(k % 5):
+                day = dt.date(2025, 1, 15) + dt.timedelta(days=d)
+                extra += chart("us", day, "iphone", ["741292507", "835599320", "6448311069"][: 1 + (k + d) % 3])
+            snap = load_lake(home, base_rows() + extra, f"marts v{k}")
+            res = run(snap, k)
+            assert res.publish_id == k + 1
+            expected[res.publish_id] = res.row_counts
+    finally:
+        stop.touch()
+        outputs = []
+        for r in readers:
+            out, err = r.communicate(timeout=120)
+            assert r.returncode == 0, err
+            outputs.append(json.loads(out))
+        held = json.loads(client.stdout.readline())["held"]
+        os.kill(client.pid, signal.SIGKILL)
+        client.wait(timeout=30)
+
+    assert held >= 3, f"the read-write client held only {held} of the files"
+    seen = set()
+    for out in outputs:
+        assert out["errors"] == []
+        assert len(out["serving"]) >= 3
+        for obs in out["serving"]:
+            pid = obs["publish_id"]
+            seen.add(pid)
+            assert "evil" not in obs["tables"]
+            assert obs["log_ids"] == list(range(1, pid + 1))
+            assert obs["counts"] == expected[pid], f"publish {pid} read with mixed row counts"
+    assert len(seen) >= 5, f"readers saw only publishes {sorted(seen)}"

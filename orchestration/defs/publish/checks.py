@@ -15,6 +15,7 @@ import duckdb
 
 from orchestration.config import read_replay
 from orchestration.defs.resources import AppleFeeds, ChartlakeHome
+from orchestration.lib import serving_file
 
 # The key of orchestration.defs.publish.assets.serving_chartlake, spelled out so that importing the check does not
 # load the dbt project.
@@ -45,8 +46,7 @@ def newest_chart_dates(serving_db) -> dict[str, dt.date]:
     """
     con = duckdb.connect(":memory:")
     try:
-        path = str(serving_db).replace("'", "''")
-        con.execute(f"ATTACH '{path}' AS s (READ_ONLY)")
+        serving_file.attach_read_only(con, serving_db, "s")  # escaped path, any foreign WAL ignored
         rows = con.execute(f"SELECT country, max(chart_date) FROM s.{RANKINGS} GROUP BY country").fetchall()
     finally:
         con.close()
@@ -103,7 +103,7 @@ def serving_freshness(chartlake: ChartlakeHome, apple_feeds: AppleFeeds) -> dg.A
         )
     try:
         newest = newest_chart_dates(path)
-    except duckdb.Error as exc:
+    except (duckdb.Error, serving_file.ServingFileError) as exc:
         return dg.AssetCheckResult(
             passed=False,
             description=f"cannot read {RANKINGS} from serving file {path}: {exc}",
