@@ -152,7 +152,7 @@ def _sql_str(value: object) -> str:
 
 PAYLOAD_VERSIONS = "raw.payload_versions"
 # Bumped whenever _versions_sql changes: ensure_raw_schema replaces a view whose comment names another rule.
-VERSION_RULE = "payload-versions rule 1: captured_at desc, payload_sha256 desc; quarantined never current"
+VERSION_RULE = "payload-versions rule 2: captured_at desc, payload_sha256 desc; quarantined never current"
 _VERSION_KEY = "store, country, device, chart, genre_id, chart_date"
 
 
@@ -175,12 +175,15 @@ with versions as (
     from {prefix}raw.chart_entries
     group by {_VERSION_KEY}, payload_sha256
 ),
+quarantined as (
+    select distinct chart_date, country, payload_sha256 from {prefix}raw.quarantined_payloads
+),
+-- A left join, not EXISTS: DuckDB carries a chart_date filter through a left join's left side, not a mark join.
 flagged as (
-    select v.*, exists (
-        select 1 from {prefix}raw.quarantined_payloads q
-        where q.payload_sha256 = v.payload_sha256 and q.chart_date = v.chart_date and q.country = v.country
-    ) as is_quarantined
+    select v.*, q.payload_sha256 is not null as is_quarantined
     from versions v
+    left join quarantined q
+      on q.payload_sha256 = v.payload_sha256 and q.chart_date = v.chart_date and q.country = v.country
 )
 select *,
     row_number() over (partition by {_VERSION_KEY}

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from orchestration.lib import lake
 from orchestration.lib.quality import engine
 from orchestration.lib.quality.engine import CHART_KEY, blocking, warning
 from orchestration.lib.quality.raw import APP_ID_REGEX, MAX_CHART_DEPTH
@@ -388,7 +389,7 @@ def _window_label(window) -> str | None:
 
 RELATIONS = {
     "raw": "raw.chart_entries",
-    "versions": "raw.payload_versions",
+    "versions": None,  # lake.versions_relation: the raw layer's view (or its rule, on a lake without it)
     "staging": "staging.stg_apple__chart_entries",
     "fct": "marts.fct_chart_entries",
     "rankings": "marts.mart_daily_rankings",
@@ -536,7 +537,7 @@ def _chart_counts(con, rel: dict[str, str], lo: dt.date, hi: dt.date) -> dict[st
                lower(trim(r.chart)) as chart, cast(r.genre_id as integer) as genre_id,
                cast(r.chart_date as date) as chart_date, len(list_distinct(list(r.rank))) as expected_rows
         from {rel["raw"]} as r
-        semi join {rel["versions"]} as v
+        semi join {rel["versions"] or lake.versions_relation(con)} as v
           on v.is_current and v.payload_sha256 = r.payload_sha256 and v.store = r.store and v.country = r.country
           and v.device = r.device and v.chart = r.chart and v.genre_id is not distinct from r.genre_id
           and v.chart_date = r.chart_date
