@@ -119,7 +119,8 @@ def test_defect_quarantines_only_that_country_day(home, tmp_path, defect):
     bad = tmp_path / f"fr-iphone-top-free-{DAY}.json"
     bad.write_bytes(content)
     _chartlake(home, "import", "--no-land", str(bad))
-    assert _chartlake(home, "run", "--from", DAY, "--to", DAY) in (0, 1)
+    # 0: a quarantined country is data, not a failed run (raw_chart_quality warns; the day still publishes).
+    assert _chartlake(home, "run", "--from", DAY, "--to", DAY) == 0
 
     con = duckdb.connect(str(home.serving_db), read_only=True)
     try:
