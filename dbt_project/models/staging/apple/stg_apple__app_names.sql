@@ -2,6 +2,9 @@
 -- quarantined (a superseded snapshot of the day still showed the app under its name), as the payload wrote them:
 -- only ASCII spaces at the ends go. trim() would also strip ideographic spaces (U+3000) and NFC would recompose
 -- characters, and dim_apps promises the names verbatim. Readers filter by chart_date, which reaches the raw scan.
+-- payload_versions is a view over the quarantine: depending on the quarantine asset too makes every run that
+-- materializes both (daily_job) judge the day before staging reads it.
+-- depends_on: {{ source('raw', 'quarantined_payloads') }}
 with
 
 source as not materialized (

@@ -8,6 +8,9 @@
 -- and the current version is picked with an inner join (one version row per chart key, so no row is
 -- duplicated) rather than a semi join, because DuckDB carries a filter to both sides of an inner join only.
 -- The version relation is per chart key, and chart_date is part of the key, so filtering first changes no result.
+-- payload_versions is a view over the quarantine: depending on the quarantine asset too makes every run that
+-- materializes both (daily_job) judge the day before staging reads it.
+-- depends_on: {{ source('raw', 'quarantined_payloads') }}
 with
 
 source as not materialized (
