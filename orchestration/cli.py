@@ -361,6 +361,12 @@ def cmd_status(home: Home, args) -> int:
             select chart_date, country, source_url, error from raw.payloads where status='failed'
             order by chart_date desc limit 20""").fetchall():
             print(f"  failed {row[0]} {row[1]}: {row[3]} ({row[2]})")
+        from orchestration.lib import audit
+
+        held = audit.quarantine_entries(con)  # the one quarantine store (raw/quarantined_payloads)
+        print(f"quarantined in the lake: {len(held)} country-days")
+        for q in held[-20:]:
+            print(f"  {q['chart_date']} {q['country'] or '?'}: {q['reason']}")
         for s in lake.snapshots(con, limit=5):
             print(f"snapshot {s['snapshot_id']} {s['snapshot_time']:%Y-%m-%d %H:%M:%S} {s['commit_message'] or ''}")
     _print_failed_landings(home)
@@ -433,10 +439,14 @@ def _top5(con):
     has_marts = con.execute(
         "select count(*) from duckdb_tables() where schema_name='marts' and table_name='mart_daily_rankings'"
     ).fetchone()[0]
-    rel = "marts.mart_daily_rankings" if has_marts else """(
-        select * from raw.chart_entries qualify dense_rank() over (
-            partition by store, country, device, chart, genre_id, chart_date
-            order by fetched_at desc, ingested_at desc, payload_sha256 desc) = 1)"""
+    from orchestration.lib import lake
+
+    # Before the marts exist: the current version of each raw chart, as raw.payload_versions says.
+    rel = "marts.mart_daily_rankings" if has_marts else f"""(
+        select e.* from raw.chart_entries e semi join {lake.versions_relation(con)} v
+          on v.is_current and v.payload_sha256 = e.payload_sha256 and v.store = e.store and v.country = e.country
+          and v.device = e.device and v.chart = e.chart and v.genre_id is not distinct from e.genre_id
+          and v.chart_date = e.chart_date)"""
     return con.execute(f"""
         select rank, app_name, app_id from {rel}
         where country='us' and device='iphone' and chart='top-free' and chart_date=date '2025-01-14'
@@ -549,7 +559,8 @@ def cmd_lineage(home: Home, args) -> int:
                   f"{(p.landed_extra or {}).get('partition', '-')}, run {(p.landed_extra or {}).get('run_id', '-')})"
                   if p.landed_message is not None or p.landed_extra else f"snapshot {p.landed_snapshot_id} (expired)")
         print(f"  {'USED' if p.used else 'old '} {p.chart} payload_sha256={p.payload_sha256}")
-        print(f"       source {p.source_url} ({p.source_format}), fetched {p.fetched_at}, run {p.run_id}, "
+        print(f"       source {p.source_url} ({p.source_format}), captured {p.captured_at}, fetched {p.fetched_at}, "
+              f"run {p.run_id}, "
               f"{p.rows} row(s); landed in lake {landed}")
     return 0
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.defs.raw.assets import RAW_CHART_ENTRIES
+from orchestration.defs.raw.quarantine import RAW_QUARANTINED_PAYLOADS
 
+# One chart date's raw layer: land its payloads, then judge them (the quarantine, with its raw_chart_quality check).
+RAW_ASSETS = dg.AssetSelection.assets(RAW_CHART_ENTRIES, RAW_QUARANTINED_PAYLOADS)
 raw_job = dg.define_asset_job(
-    "raw_job", selection=dg.AssetSelection.assets(RAW_CHART_ENTRIES),
-    description="Land one chart date's payloads in the lake.",
+    "raw_job", selection=RAW_ASSETS,
+    description="Land one chart date's payloads in the lake, then quarantine the ones the raw suite rejects.",
 )
 # Everything after raw: dbt models and their tests, quality checks, publish. Run as one ranged run per backfill.
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(RAW_CHART_ENTRIES),
+    selection=dg.AssetSelection.all() - RAW_ASSETS,
     description="Build, check and publish the marts for a chart-date window.",
 )

@@ -37,6 +37,9 @@ from orchestration.sources.canonical import ENTRY_FIELDS, RAW_COLUMNS, ChartKey,
 from orchestration.sources.parsers import parse_payload
 
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+# A capture time an archive wrote into its file names: ``...__2024-12-28T120432Z__...`` (ohbarye),
+# ``...__committed-2026-02-17T0039Z__...`` (WBGame's overall snapshots). UTC, seconds optional.
+_TIME_IN_NAME = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})T(\d{2})(\d{2})(\d{2})?Z")
 _COUNTRY_IN_NAME = re.compile(r"(?:^|[-_/])([a-z]{2})(?=[-_])")
 # chartlake's own file layout, as the demo writes it. Strict on purpose: archive names such as
 # ``games-2026-03-08-us-top-paid.json`` promise nothing and are not checked.
@@ -213,7 +216,8 @@ class LandResult:
     chart_date: dt.date
     rows_inserted: int = 0
     snapshot_id: int | None = None
-    countries: dict[str, dict] = field(default_factory=dict)  # country -> {rows, payloads, urls, failures}
+    # country -> {rows, payloads, urls, quarantined, failures}: the current versions (lake.payload_versions)
+    countries: dict[str, dict] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)  # {country, source, payload_sha256, error}
 
     @property
@@ -236,7 +240,8 @@ def land_day(con: duckdb.DuckDBPyConnection, store: PayloadStore, chart_date: dt
         country_filter = f"and p.country in ({', '.join('?' for _ in countries)})"
         params += list(countries)
     pending = con.execute(f"""
-        select p.payload_sha256, p.store, p.country, p.device, p.chart, p.genre_id, p.source_url, p.fetched_at
+        select p.payload_sha256, p.store, p.country, p.device, p.chart, p.genre_id, p.source_url, p.fetched_at,
+               p.captured_at
         from raw.payloads p
         where p.status = 'staged' and p.chart_date = ? {country_filter}
           and not exists (
@@ -247,9 +252,9 @@ def land_day(con: duckdb.DuckDBPyConnection, store: PayloadStore, chart_date: dt
     # Per payload, the charts still to land and their lineage. A payload holding several charts (an archive's
     # aggregate file) has one registry row per chart and must land each chart once.
     todo: dict[str, dict[ChartKey, tuple]] = {}
-    for sha, store_, country, device, chart, genre_id, source_url, fetched_at in pending:
+    for sha, store_, country, device, chart, genre_id, source_url, fetched_at, captured_at in pending:
         key = ChartKey(store_, country, device, chart, genre_id, chart_date)
-        todo.setdefault(sha, {}).setdefault(key, (source_url, fetched_at))
+        todo.setdefault(sha, {}).setdefault(key, (source_url, fetched_at, captured_at))
     result = LandResult(chart_date)
     parts: list[tuple] = []
     cache = store.parsed
@@ -273,8 +278,8 @@ def land_day(con: duckdb.DuckDBPyConnection, store: PayloadStore, chart_date: dt
             cache.discard(context)  # every chart of it lands now: nothing left to land from this parse
         for c in charts:
             if c.key in keys:
-                source_url, fetched_at = keys[c.key]
-                parts.append((c, sha, source_url, fetched_at))
+                source_url, fetched_at, captured_at = keys[c.key]
+                parts.append((c, sha, source_url, fetched_at, captured_at))
     if parts:
         df = _day_frame(parts, run_id=run_id, ingested_at=utcnow())
         # The pending list above was read before this transaction: a chart that another writer landed since is
@@ -293,28 +298,24 @@ def _summarise(con, result: LandResult, countries: Sequence[str] | None) -> None
     if countries:
         filt = f"and country in ({', '.join('?' for _ in countries)})"
         params += list(countries)
-    for country, rows, payloads, urls in con.execute(f"""
-        with versions as (
-            select store, country, device, chart, genre_id, chart_date, payload_sha256,
-                   any_value(source_url) as source_url, count(*) as n,
-                   max(fetched_at) as fetched_at, max(ingested_at) as ingested_at
-            from raw.chart_entries where chart_date = ? {filt}
-            group by store, country, device, chart, genre_id, chart_date, payload_sha256),
-        current as (
-            select * from versions qualify row_number() over (
-                partition by store, country, device, chart, genre_id, chart_date
-                order by fetched_at desc, ingested_at desc, payload_sha256 desc) = 1)
-        select country, sum(n), list(distinct payload_sha256 order by payload_sha256),
-               list(distinct source_url order by source_url)
-        from current group by country order by country""", params).fetchall():
+    rel = lake.versions_relation(con)
+    # Current versions (what downstream sees), and per country how many newest versions the quarantine holds back.
+    for country, rows, payloads, urls, held in con.execute(f"""
+        select country, coalesce(sum(row_count) filter (where is_current), 0),
+               coalesce(list(distinct payload_sha256 order by payload_sha256) filter (where is_current), []),
+               coalesce(list(distinct source_url order by source_url) filter (where is_current), []),
+               count(*) filter (where is_quarantined and version_rank = 1)
+        from {rel} where chart_date = ? {filt}
+        group by country order by country""", params).fetchall():
         result.countries[country] = {"rows": int(rows), "payloads": payloads, "urls": [u for u in urls if u],
-                                     "failures": []}
+                                     "quarantined": int(held), "failures": []}
     for country, source, sha, error in con.execute(f"""
         select country, source_url, payload_sha256, error from raw.payloads
         where status = 'failed' and chart_date = ? {filt} order by country, source_url""", params).fetchall():
         failure = {"country": country, "source": source, "payload_sha256": sha, "error": error}
         result.failures.append(failure)
-        result.countries.setdefault(country or "??", {"rows": 0, "payloads": [], "urls": [], "failures": []})[
+        result.countries.setdefault(country or "??", {"rows": 0, "payloads": [], "urls": [], "quarantined": 0,
+                                                      "failures": []})[
             "failures"].append(failure)
 
 
@@ -360,7 +361,8 @@ def _chart_rows(chart: ParsedChart) -> _ChartRows:
 
 
 def _day_frame(parts: list[tuple], *, run_id: str, ingested_at: dt.datetime) -> pd.DataFrame:
-    """One typed frame for the day from ``(chart rows, sha, source_url, fetched_at)`` parts, in RAW_COLUMNS order."""
+    """One typed frame for the day from ``(chart rows, sha, source_url, fetched_at, captured_at)`` parts, in
+    RAW_COLUMNS order."""
     counts = np.array([c.n for c, *_ in parts], dtype=np.int64)
     n = int(counts.sum())
 
@@ -382,10 +384,11 @@ def _day_frame(parts: list[tuple], *, run_id: str, ingested_at: dt.datetime) -> 
     for f in ENTRY_FIELDS:
         values = list(itertools.chain.from_iterable(c.columns[f] for c, *_ in parts))
         data[f] = np.array(values, dtype=np.int64) if f == "rank" else text(values)
-    data["payload_sha256"] = text(per_chart([sha for _, sha, _, _ in parts]))
-    data["source_url"] = text(per_chart([url for _, _, url, _ in parts]))
+    data["payload_sha256"] = text(per_chart([p[1] for p in parts]))
+    data["source_url"] = text(per_chart([p[2] for p in parts]))
     data["source_format"] = text(per_chart([c.source_format for c, *_ in parts]))
-    data["fetched_at"] = per_chart([at for *_, at in parts], "datetime64[us]")
+    data["fetched_at"] = per_chart([p[3] for p in parts], "datetime64[us]")
+    data["captured_at"] = per_chart([p[4] for p in parts], "datetime64[us]")
     data["run_id"] = text(np.full(n, run_id, dtype=object))
     data["ingested_at"] = np.full(n, np.datetime64(ingested_at, "us"))
     return pd.DataFrame({name: data[name] for name, _ in RAW_COLUMNS}, copy=False)
@@ -393,7 +396,7 @@ def _day_frame(parts: list[tuple], *, run_id: str, ingested_at: dt.datetime) -> 
 
 _REGISTRY_COLUMNS = ["payload_sha256", "store", "country", "device", "chart", "genre_id", "chart_date",
                      "source_url", "source_format", "http_status", "fetched_at", "run_id", "registered_at",
-                     "status", "error", "entry_count"]
+                     "status", "error", "entry_count", "captured_at"]
 
 
 def _registry_row(chart, p: PayloadSource, fetched_at, run_id, now, res: StageResult) -> dict:
@@ -415,7 +418,30 @@ def _registry_row(chart, p: PayloadSource, fetched_at, run_id, now, res: StageRe
         "status": "staged" if chart is not None else "failed",
         "error": res.error,
         "entry_count": len(chart.entries) if chart is not None else None,
+        "captured_at": captured_at(p, chart) if chart is not None else None,
     }
+
+
+def captured_at(p: PayloadSource, chart: ParsedChart) -> dt.datetime:
+    """When ``chart`` was captured, which orders its versions (``lake.payload_versions``), naive UTC.
+
+    A fetch: when it was made. An imported file: the time its archive records, in its file name first (the
+    scraper's own record), then in the payload (a feed's ``updated`` stamp); without either, the chart date's
+    midnight, so an undated re-import never outranks a dated capture of that day. Never the import time: a
+    later capture of a chart date wins whatever order the files were imported in.
+    """
+    if p.fetched_at is not None:
+        at = p.fetched_at
+        return at.astimezone(dt.timezone.utc).replace(tzinfo=None) if at.tzinfo else at
+    m = _TIME_IN_NAME.search(Path(p.source).name if p.source else "")
+    if m:
+        try:
+            return dt.datetime.fromisoformat(f"{m[1]}T{m[2]}:{m[3]}:{m[4] or '00'}")
+        except ValueError:
+            pass  # not a real time: the payload or the chart date says when
+    if chart.captured_at is not None:
+        return chart.captured_at
+    return dt.datetime.combine(chart.key.chart_date, dt.time())
 
 
 def _registered_keys(con, hashes: set[str]) -> set:

@@ -148,16 +148,88 @@ def _sql_str(value: object) -> str:
     return str(value).replace("'", "''")
 
 
+# --------------------------------------------------------------------------------------------------- raw layer
+
+PAYLOAD_VERSIONS = "raw.payload_versions"
+# Bumped whenever _versions_sql changes: ensure_raw_schema replaces a view whose comment names another rule.
+VERSION_RULE = "payload-versions rule 2: captured_at desc, payload_sha256 desc; quarantined never current"
+_VERSION_KEY = "store, country, device, chart, genre_id, chart_date"
+
+
+def _versions_sql(prefix: str = "", capture: str = "coalesce(max(captured_at), max(fetched_at))") -> str:
+    """The one version rule of the raw layer (grain: chart key x payload), over ``<prefix>raw.*``.
+
+    A version is ordered by when its chart was captured (``captured_at``: the fetch time, or the time an archive
+    records; rows landed before that column existed fall back to ``fetched_at``), newest first; equal capture
+    times are broken by the payload hash, descending, so the order never depends on when or in which order the
+    payloads were imported. ``version_rank`` counts every version; the current one is the newest that is not
+    quarantined. Every step is per chart key, and chart_date is part of it, so a chart_date filter on the
+    relation reaches the raw scan (staging relies on that).
+    """
+    return f"""
+with versions as (
+    select {_VERSION_KEY}, payload_sha256,
+           {capture} as captured_at,
+           min(source_url) as source_url, min(source_format) as source_format, count(*) as row_count,
+           max(fetched_at) as fetched_at, max(ingested_at) as ingested_at, min(run_id) as run_id
+    from {prefix}raw.chart_entries
+    group by {_VERSION_KEY}, payload_sha256
+),
+quarantined as (
+    select distinct chart_date, country, payload_sha256 from {prefix}raw.quarantined_payloads
+),
+-- A left join, not EXISTS: DuckDB carries a chart_date filter through a left join's left side, not a mark join.
+flagged as (
+    select v.*, q.payload_sha256 is not null as is_quarantined
+    from versions v
+    left join quarantined q
+      on q.payload_sha256 = v.payload_sha256 and q.chart_date = v.chart_date and q.country = v.country
+)
+select *,
+    row_number() over (partition by {_VERSION_KEY}
+                       order by captured_at desc nulls last, payload_sha256 desc) as version_rank,
+    not is_quarantined and row_number() over (
+        partition by {_VERSION_KEY}, is_quarantined
+        order by captured_at desc nulls last, payload_sha256 desc) = 1 as is_current
+from flagged"""
+
+
+def versions_relation(con: duckdb.DuckDBPyConnection, catalog: str = LAKE_ALIAS) -> str:
+    """What to read for the payload versions of ``catalog``: the view, or (a home not written since the view was
+    added, opened read-only; a lake snapshot from before it) the same rule inline over that catalog's tables."""
+    found = con.execute(
+        "select count(*) from duckdb_views() where database_name = ? and schema_name = 'raw' "
+        "and view_name = 'payload_versions'", [catalog]).fetchone()[0]
+    if found:
+        return f"{catalog}.{PAYLOAD_VERSIONS}"
+    has_capture = con.execute(
+        "select count(*) from duckdb_columns() where database_name = ? and schema_name = 'raw' "
+        "and table_name = 'chart_entries' and column_name = 'captured_at'", [catalog]).fetchone()[0]
+    capture = "coalesce(max(captured_at), max(fetched_at))" if has_capture else "max(fetched_at)"
+    return f"({_versions_sql(f'{catalog}.', capture)})"
+
+
+_QUARANTINE_COLUMNS = """chart_date DATE, country VARCHAR, payload_sha256 VARCHAR, reason VARCHAR, run_id VARCHAR,
+  checked_at TIMESTAMP"""
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw layer's tables if missing (one snapshot, only the first time)."""
+    """Create the raw layer if missing, or bring an older home's up to date (one snapshot, only when needed):
+    the tables, the ``captured_at`` columns, and the ``raw.payload_versions`` view."""
     from orchestration.sources.canonical import RAW_COLUMNS
 
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where database_name = ? and schema_name = 'raw' "
-        "and table_name in ('chart_entries', 'payloads', 'quarantined_payloads')",
-        [LAKE_ALIAS],
-    ).fetchone()[0]
-    if exists == 3:
+    tables = {r[0] for r in con.execute(
+        "select table_name from duckdb_tables() where database_name = ? and schema_name = 'raw'",
+        [LAKE_ALIAS]).fetchall()}
+    columns = set(con.execute(
+        "select table_name, column_name from duckdb_columns() where database_name = ? and schema_name = 'raw' "
+        "and column_name = 'captured_at'", [LAKE_ALIAS]).fetchall())
+    view = con.execute(
+        "select comment from duckdb_views() where database_name = ? and schema_name = 'raw' "
+        "and view_name = 'payload_versions'", [LAKE_ALIAS]).fetchall()
+    missing_columns = [t for t in ("chart_entries", "payloads") if t in tables and (t, "captured_at") not in columns]
+    if {"chart_entries", "payloads", "quarantined_payloads"} <= tables and not missing_columns \
+            and view == [(VERSION_RULE,)]:
         return
     cols = ",\n  ".join(f"{name} {typ}" for name, typ in RAW_COLUMNS)
     con.execute("BEGIN")
@@ -172,17 +244,19 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
   fetched_at TIMESTAMP, run_id VARCHAR, registered_at TIMESTAMP,
   status VARCHAR,           -- staged | failed
   error VARCHAR,
-  entry_count INTEGER
+  entry_count INTEGER,
+  captured_at TIMESTAMP     -- when the chart was captured (see payload_versions)
 )"""
         )
-        # Written by the raw quality check: payloads that broke a blocking expectation. Staging skips them, so a
-        # bad country feed never reaches the marts (the previous good version, if any, stays current).
-        con.execute(
-            f"""CREATE TABLE IF NOT EXISTS {LAKE_ALIAS}.raw.quarantined_payloads (
-  chart_date DATE, country VARCHAR, payload_sha256 VARCHAR, reason VARCHAR, run_id VARCHAR, checked_at TIMESTAMP
-)"""
-        )
-        set_commit_message(con, "create raw schema")
+        # The one quarantine store, written by the raw/quarantined_payloads asset: payloads that broke a blocking
+        # expectation (never current, so the previous good version, if any, stays current) and payloads that
+        # did not parse (their country-day is held back at publish).
+        con.execute(f"CREATE TABLE IF NOT EXISTS {LAKE_ALIAS}.raw.quarantined_payloads (\n  {_QUARANTINE_COLUMNS}\n)")
+        for table in missing_columns:  # a home from before capture times: its rows fall back to fetched_at
+            con.execute(f"ALTER TABLE {LAKE_ALIAS}.raw.{table} ADD COLUMN captured_at TIMESTAMP")
+        con.execute(f"CREATE OR REPLACE VIEW {LAKE_ALIAS}.{PAYLOAD_VERSIONS} AS {_versions_sql()}")
+        con.execute(f"COMMENT ON VIEW {LAKE_ALIAS}.{PAYLOAD_VERSIONS} IS '{_sql_str(VERSION_RULE)}'")
+        set_commit_message(con, "create raw schema" if not tables else "update raw schema")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

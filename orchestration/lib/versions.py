@@ -419,7 +419,8 @@ class PayloadLineage:
     landed_snapshot_id: int
     landed_message: str | None  # None when that snapshot was expired by maintenance
     landed_extra: dict | None
-    used: bool  # the version the marts were built from (the staging rule: latest fetch, then ingestion)
+    used: bool  # the version the marts were built from: current in raw.payload_versions at that snapshot
+    captured_at: dt.datetime | None = None  # what versions are ordered by (the fetch or the archive's capture time)
 
 
 @dataclass
@@ -482,30 +483,20 @@ def _raw_payloads(home: Home, snapshot: int, match: dict[str, Any]) -> list[Payl
         _attach_lake_at(con, home, "l", snapshot)
         where = " AND ".join(f"{_ident(c)} = ?" for c in match)
         key = ", ".join(_CHART_KEY)
-        # Every version of the charts involved, to tell which one the staging rule picked (it may not list the app).
+        # Which version of each chart was current is raw.payload_versions' answer as of that snapshot (the one
+        # staging read); the row's own version may not be it (the current one may not list the app).
+        versions = lake.versions_relation(con, "l")
         sql = f"""
             WITH hit AS (
                 SELECT {key}, payload_sha256, source_url, source_format, fetched_at, run_id, snapshot_id,
                        count(*) AS n
                 FROM l.raw.chart_entries WHERE {where} GROUP BY ALL
-            ),
-            versions AS (
-                SELECT {', '.join(f'v.{k}' for k in _CHART_KEY)}, v.payload_sha256, v.fetched_at,
-                       max(v.ingested_at) AS ingested_at
-                FROM l.raw.chart_entries v SEMI JOIN (SELECT DISTINCT {key} FROM hit) h
-                  ON {' AND '.join(f'v.{k} IS NOT DISTINCT FROM h.{k}' for k in _CHART_KEY)}
-                GROUP BY ALL
-            ),
-            chosen AS (
-                SELECT * FROM versions QUALIFY row_number() OVER (
-                    PARTITION BY {key}
-                    ORDER BY fetched_at DESC NULLS LAST, ingested_at DESC NULLS LAST, payload_sha256 DESC) = 1
             )
-            SELECT hit.*, s.commit_message, s.commit_extra_info,
-                   EXISTS (SELECT 1 FROM chosen c WHERE c.payload_sha256 = hit.payload_sha256
-                           AND {' AND '.join(f'c.{k} IS NOT DISTINCT FROM hit.{k}' for k in _CHART_KEY)}) AS used
+            SELECT hit.*, s.commit_message, s.commit_extra_info, c.captured_at, coalesce(c.is_current, false) AS used
             FROM hit LEFT JOIN l.snapshots() s ON s.snapshot_id = hit.snapshot_id
-            ORDER BY chart_date, country, device, chart, genre_id, fetched_at, snapshot_id"""
+            LEFT JOIN {versions} c ON c.payload_sha256 = hit.payload_sha256
+              AND {' AND '.join(f'c.{k} IS NOT DISTINCT FROM hit.{k}' for k in _CHART_KEY)}
+            ORDER BY chart_date, country, device, chart, genre_id, c.captured_at, fetched_at, snapshot_id"""
         out = []
         cur = con.execute(sql, list(match.values()))
         names = [d[0] for d in cur.description]
@@ -523,6 +514,7 @@ def _raw_payloads(home: Home, snapshot: int, match: dict[str, Any]) -> list[Payl
                 source_url=d["source_url"], source_format=d["source_format"], fetched_at=d["fetched_at"],
                 run_id=d["run_id"], rows=int(d["n"]), landed_snapshot_id=int(d["snapshot_id"]),
                 landed_message=d["commit_message"], landed_extra=extra, used=bool(d["used"]),
+                captured_at=d["captured_at"],
             ))
         return out
     finally:
@@ -603,6 +595,7 @@ def rebuild(home: Home, ref: str | int, scratch: str | os.PathLike, *, keep: boo
             lake.set_commit_message(con, f"raw as of lake snapshot {p.lake_snapshot_id} (publish {p.publish_id})",
                                     source=str(home.lake_catalog), publish_id=p.publish_id)
             con.execute("COMMIT")
+            lake.ensure_raw_schema(con)  # the version view staging reads (and captured_at, if that lake predates it)
         _run_dbt(scratch_home)
         return _compare(home, scratch_home, p, published)
     finally:

@@ -39,6 +39,9 @@ LINEAGE_COLUMNS: list[tuple[str, str]] = [
     ("fetched_at", "TIMESTAMP"),
     ("run_id", "VARCHAR"),
     ("ingested_at", "TIMESTAMP"),
+    # When the chart was captured: the fetch time, or the time an archive records (lake.payload_versions orders
+    # versions by it). Last, so that an older home gets it by ALTER TABLE ... ADD COLUMN in the same position.
+    ("captured_at", "TIMESTAMP"),
 ]
 RAW_COLUMNS = CHART_COLUMNS + LINEAGE_COLUMNS
 
@@ -105,3 +108,5 @@ class ParsedChart:
     key: ChartKey
     entries: list[dict] = field(default_factory=list)
     source_format: str = ""
+    # The capture time the payload itself records (a feed's ``updated`` timestamp), naive UTC; None: it has none.
+    captured_at: dt.datetime | None = None

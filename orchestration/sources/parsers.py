@@ -244,7 +244,9 @@ def _parse_v2(doc: dict, ctx: _Ctx, chart_date: dt.date | None, request) -> list
             "currency": None,
             "url": r.get("url") or None,
         })
-    return [_build_chart(ctx, key, rows, "feed.results")]
+    chart = _build_chart(ctx, key, rows, "feed.results")
+    chart.captured_at = _payload_time(feed.get("updated"))
+    return [chart]
 
 
 def _v2_self_link(feed: dict) -> str | None:
@@ -299,7 +301,9 @@ def _parse_legacy(doc: dict, ctx: _Ctx, chart_date: dt.date | None, request) -> 
             "currency": price.get("currency") or None,
             "url": _legacy_link(e.get("link"), "alternate") or _label(e.get("id")),
         })
-    return [_build_chart(ctx, key, rows, "feed.entry")]
+    chart = _build_chart(ctx, key, rows, "feed.entry")
+    chart.captured_at = _payload_time(_label(feed.get("updated")))
+    return [chart]
 
 
 def _legacy_link(link, rel: str) -> str | None:
@@ -516,6 +520,22 @@ def _payload_date(ctx: _Ctx, value, what: str) -> dt.date | None:
         return email.utils.parsedate_to_datetime(value).date()
     except (TypeError, ValueError):
         raise ctx.error(f"{what} {value!r} is not a date") from None
+
+
+def _payload_time(value) -> dt.datetime | None:
+    """A feed's ``updated`` stamp as naive UTC, when it is a time with an offset (a bare date says no time)."""
+    if not isinstance(value, str) or "T" not in value and ":" not in value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+    if when.tzinfo is None:
+        return None
+    return when.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def _entry_date(ctx: _Ctx, value, rank: int) -> dt.date | None:

@@ -99,7 +99,7 @@ def _rows(country, device, d, apps, *, fetched_at, ingested_at, tag="") -> list[
             f"Dev {app_id}", f"dev{app_id}", "Social Networking", dt.date(2020, 1, 1), 0, "USD",
             f"https://apps.apple.com/{country}/app/id{app_id}",
             sha, f"https://example.test/{country}/{device}/{d}", "synthetic", fetched_at,
-            "test-run", ingested_at,
+            "test-run", ingested_at, fetched_at,  # captured when fetched, as a fetch is
         ))
     return rows
 

@@ -39,7 +39,8 @@ def _real_rows() -> list[tuple]:
                 chart_part = {"store": k.store, "country": k.country, "device": k.device, "chart": k.chart,
                               "genre_id": k.genre_id, "chart_date": k.chart_date, **e}
                 rows.append(tuple(chart_part[c] for c, _ in CHART_COLUMNS)
-                            + (sha, path.as_uri(), chart.source_format, fetched, "real-charts-test", ingested))
+                            + (sha, path.as_uri(), chart.source_format, fetched, "real-charts-test", ingested,
+                               fetched))
     return rows
 
 

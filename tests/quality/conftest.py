@@ -51,6 +51,8 @@ def raw_day(
                 "payload_sha256": payload, "source_url": url, "source_format": "apple_rss_v2",
                 "fetched_at": pd.Timestamp(day) + pd.Timedelta(hours=6), "run_id": "run-1",
                 "ingested_at": pd.Timestamp(day) + pd.Timedelta(hours=6, minutes=1),
+                # Unknown, as in rows landed before capture times: versions fall back to fetched_at.
+                "captured_at": pd.NaT,
             })
     df = pd.DataFrame(rows, columns=RAW_NAMES)
     df["rank"] = df["rank"].astype("int32")

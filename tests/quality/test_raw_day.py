@@ -205,6 +205,8 @@ def test_read_history_reads_the_current_version_of_the_week_before(tmp_path):
     con.execute("create schema raw")
     con.register("frame", raw)
     con.execute("create table raw.chart_entries as select * from frame")
+    con.execute("create table raw.quarantined_payloads (chart_date date, country varchar, payload_sha256 varchar, "
+                "reason varchar, run_id varchar, checked_at timestamp)")
     history = read_history(con, DAY)
     assert list(history.columns) == list(HISTORY_COLUMNS)
     dates = sorted({d.date() for d in history["chart_date"]})
@@ -213,10 +215,11 @@ def test_read_history_reads_the_current_version_of_the_week_before(tmp_path):
     assert set(yesterday_free["payload_sha256"]) == {sha("refetch")} and len(yesterday_free) == 5
 
 
-def test_the_asset_check_quarantines_only_the_bad_country(home, tmp_path):
-    """The Dagster check on a real lake: fr's feed lists an app twice on the second day; gb and us go on."""
-    from orchestration.defs.quality.checks import raw_chart_quality
+def test_the_quarantine_asset_holds_back_only_the_bad_country(home, tmp_path):
+    """The quarantine asset and its check on a real lake: fr's feed lists an app twice on the second day; gb and
+    us go on, and fr's bad payload is never the current version."""
     from orchestration.defs.raw.assets import RawLoadConfig, raw_chart_entries
+    from orchestration.defs.raw.quarantine import raw_quarantined_payloads
     from orchestration.defs.resources import AppleFeeds, ChartlakeHome
     from orchestration.lib import audit, ingest, lake
     from orchestration.lib.payload_store import PayloadStore
@@ -238,7 +241,7 @@ def test_the_asset_check_quarantines_only_the_bad_country(home, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     for d in (YESTERDAY, DAY):
         res = dg.materialize(
-            [raw_chart_entries, raw_chart_quality], partition_key=d.isoformat(), instance=instance,
+            [raw_chart_entries, raw_quarantined_payloads], partition_key=d.isoformat(), instance=instance,
             resources={"chartlake": ChartlakeHome(path=str(home.root)), "apple_feeds": AppleFeeds()},
             run_config=dg.RunConfig({"raw__chart_entries": RawLoadConfig(fetch=False)}), raise_on_error=False,
         )
@@ -252,9 +255,20 @@ def test_the_asset_check_quarantines_only_the_bad_country(home, tmp_path):
     assert entry["charts"] == [f"apple/fr/iphone/top-free/{DAY}"]
     assert "passed" in meta["results"]["gb"] and "FAILED" in meta["results"]["fr"]
     out = home.quality / "raw" / DAY.isoformat()
-    assert {p.name for p in out.iterdir()} >= {"fr.json", "gb.json", "us.json", "fr.html", "day.gx", "quarantine.json"}
-    assert [e["country"] for e in audit.read_quarantine(home, DAY)["entries"]] == ["fr"]
+    assert {p.name for p in out.iterdir()} >= {"fr.json", "gb.json", "us.json", "fr.html", "day.gx"}
+    assert not (out / "quarantine.json").exists()  # one store: the lake table
+    (bad,) = entry["payload_sha256"]
     with lake.session(home, read_only=True) as con:
         held = con.execute("select country, payload_sha256 from raw.quarantined_payloads where chart_date = ?",
                            [DAY]).fetchall()
-    assert held == [("fr", entry["payload_sha256"])]
+        versions = con.execute("""select country, payload_sha256, is_quarantined, is_current, version_rank
+                                  from raw.payload_versions where chart_date = ? order by country""", [DAY]).fetchall()
+        assert [e["country"] for e in audit.quarantine_entries(con, DAY)] == ["fr"]
+    assert held == [("fr", bad)]
+    assert [(c, q, cur, r) for c, _, q, cur, r in versions] == [
+        ("fr", True, False, 1), ("gb", False, True, 1), ("us", False, True, 1)]
+    assert versions[0][1] == bad
+    # The materialization is the store's new state; the check only reports it.
+    (mat,) = [m for m in res.get_asset_materialization_events()
+              if m.asset_key == dg.AssetKey(["raw", "quarantined_payloads"])]
+    assert mat.materialization.metadata["payloads_quarantined"].value == 1

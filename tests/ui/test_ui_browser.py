@@ -43,7 +43,7 @@ KEY_ASSETS = {
 }
 # asset -> checks that must be listed on its Checks tab (GX checks and one dbt test each).
 KEY_CHECKS = {
-    "raw/chart_entries": ["raw_chart_quality"],
+    "raw/quarantined_payloads": ["raw_chart_quality"],
     "marts/mart_daily_rankings": ["marts_quality", "not_null_mart_daily_rankings_rank"],
     "serving/chartlake": ["serving_freshness"],
 }

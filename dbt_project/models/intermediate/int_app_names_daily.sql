@@ -3,13 +3,14 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='chart_date',
-        on_schema_change='fail'
+        on_schema_change='append_new_columns'
     )
 }}
 -- The name an app goes by on a day, across all storefronts: the base of dim_apps' name history.
 -- Names are localised per storefront, so one name is chosen per day: the US storefront's if the app
 -- charted there (analysts read English names), else the name seen in the most charts, then the
--- alphabetically first, so the choice is deterministic.
+-- alphabetically first, so the choice is deterministic. names_seen / developers_seen keep every name and
+-- developer of the day verbatim, from every version of the day's charts (stg_apple__app_names).
 with
 
 entries as (
@@ -51,9 +52,22 @@ per_day as (
         app_id,
         chart_date,
         max(developer_id) as developer_id,
-        count(distinct country) as countries_charted,
-        list_sort(list_distinct(list(app_name))) as names_seen
+        count(distinct country) as countries_charted
     from entries
+    group by all
+
+),
+
+-- Every name and developer of the day, verbatim, from every version of the day's charts (not only the current).
+seen as (
+
+    select
+        app_id,
+        chart_date,
+        list_sort(list_distinct(list(app_name))) as names_seen,
+        list_sort(list_distinct(list(developer_name))) as developers_seen
+    from {{ ref('stg_apple__app_names') }}
+    where {{ in_date_window('chart_date') }}
     group by all
 
 )
@@ -65,6 +79,8 @@ select
     c.developer_name,
     p.developer_id,
     p.countries_charted,
-    p.names_seen
+    s.names_seen,
+    s.developers_seen
 from chosen as c
 inner join per_day as p using (app_id, chart_date)
+left join seen as s using (app_id, chart_date)

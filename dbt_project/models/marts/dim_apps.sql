@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='app_id',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         pre_hook="{{ dim_apps_drop_vanished_apps() }}"
     )
 }}
@@ -30,7 +30,7 @@ affected_apps as (
 
 daily as (
 
-    select d.app_id, d.chart_date, d.app_name, d.developer_name, d.developer_id, d.names_seen
+    select d.app_id, d.chart_date, d.app_name, d.developer_name, d.developer_id, d.names_seen, d.developers_seen
     from {{ ref('int_app_names_daily') }} as d
     {% if is_incremental() %}
     semi join affected_apps as a on d.app_id = a.app_id
@@ -83,7 +83,10 @@ versions as (
 
 known_names as (
 
-    select app_id, list_sort(list_distinct(flatten(list(names_seen)))) as known_names
+    select
+        app_id,
+        list_sort(list_distinct(flatten(list(names_seen)))) as known_names,
+        list_sort(list_distinct(flatten(list(developers_seen)))) as known_developers
     from daily
     group by app_id
 
@@ -101,7 +104,9 @@ select
     v.last_seen_date,
     cast(v.days_seen as integer) as days_seen,
     n.known_names,
-    w.app_id is not null as is_watchlisted
+    w.app_id is not null as is_watchlisted,
+    -- last: an older home's table gets it appended (on_schema_change), so both orders agree
+    n.known_developers
 from versions as v
 inner join known_names as n using (app_id)
 left join {{ ref('watchlist') }} as w on w.app_id = v.app_id

@@ -1,6 +1,5 @@
 """Write-audit-publish: the audited marts go to the serving DuckDB file that BI tools read."""
 
-import datetime as dt
 import json
 
 import dagster as dg
@@ -55,16 +54,11 @@ def descriptions() -> dict:
     return out
 
 
-def all_quarantine_entries(home) -> list[serving.QuarantineEntry]:
-    entries = []
-    base = home.quality / "raw"
-    for day_dir in sorted(base.iterdir()) if base.exists() else []:
-        data = audit.read_quarantine(home, dt.date.fromisoformat(day_dir.name))
-        for e in (data or {}).get("entries", []):
-            if e.get("country"):
-                entries.append(serving.QuarantineEntry(country=e["country"], chart_date=dt.date.fromisoformat(day_dir.name),
-                                                       reason=e["reason"], payload_sha256=e.get("payload_sha256")))
-    return entries
+def quarantine_entries(con) -> list[serving.QuarantineEntry]:
+    """Every country-day held back, from the one quarantine store (``raw.quarantined_payloads``)."""
+    return [serving.QuarantineEntry(country=e["country"], chart_date=e["chart_date"], reason=e["reason"],
+                                    payload_sha256=e["payload_sha256"])
+            for e in audit.quarantine_entries(con) if e["country"]]
 
 
 @dg.asset(
@@ -88,9 +82,9 @@ def serving_chartlake(context: dg.AssetExecutionContext, chartlake: ChartlakeHom
     if failures:
         raise dg.Failure(description="not publishing: blocking checks failed: " + "; ".join(failures),
                          metadata={"failed_checks": dg.MetadataValue.json(failures)})
-    quarantined = all_quarantine_entries(home)
-    with lake.session(home, read_only=True) as con:
+    with lake.session(home, read_only=True) as con:  # one read: the quarantine as of the snapshot published
         snapshot = lake.current_snapshot(con)
+        quarantined = quarantine_entries(con)
     window = context.partition_time_window
     result = serving.publish(
         home, lake_snapshot_id=snapshot, marts=MARTS, run_id=context.run.run_id, quarantined=quarantined,

@@ -1,10 +1,8 @@
 """Great Expectations suites as Dagster asset checks, attached to the assets they guard.
 
-- ``raw_chart_quality`` (raw, per chart date, not blocking): runs the raw suite over all the day's countries at
-  once and judges each country on its own rows. A country whose feed breaks a blocking expectation (or did not
-  parse) is quarantined: its bad payloads go to ``raw.quarantined_payloads`` (staging skips them) and
-  ``quality/raw/<date>/``, and publish keeps that country-day's last good rows; the other countries of the day go
-  on, so the check must not stop the run.
+- ``raw_chart_quality`` is not here: the raw suite decides the quarantine, which is data, so it runs inside the
+  ``raw/quarantined_payloads`` asset (``defs/raw/quarantine.py``) and reports as that asset's check; no check
+  writes anything.
 - ``marts_quality`` (marts, blocking): grain, keys, referential integrity and reconciliation over the window
   built. A failure here means the marts themselves are wrong, so nothing downstream may publish them.
 """
@@ -13,69 +11,8 @@ import datetime as dt
 
 import dagster as dg
 
-from orchestration.defs.raw.assets import RAW_CHART_ENTRIES
-from orchestration.defs.raw.partitions import daily_partitions
 from orchestration.defs.resources import ChartlakeHome
-from orchestration.lib import audit, lake
-
-
-@dg.asset_check(
-    asset=RAW_CHART_ENTRIES,
-    name="raw_chart_quality",
-    partitions_def=daily_partitions,
-    blocking=False,
-    description="GX raw suite per country (one run for the day's countries): ranks 1..N contiguous, no duplicate "
-    "rank/app, depth, app ids, country, chart date; stale feed and new-app share as warnings. Failing countries "
-    "are quarantined, not the day.",
-)
-def raw_chart_quality(context: dg.AssetCheckExecutionContext, chartlake: ChartlakeHome) -> dg.AssetCheckResult:
-    from orchestration.lib.quality.raw import HISTORY_DAYS, read_history, run_raw_day
-
-    day = dt.date.fromisoformat(context.partition_key)
-    home = chartlake.home()
-    with lake.session(home, read_only=True) as con:
-        today = audit.current_raw_rows(con, day)
-        history = read_history(con, day, HISTORY_DAYS)
-        failed = audit.failed_payloads(con, day)
-    # Every country in one run of the suite: the cost follows the day's rows, not its number of countries.
-    checked = run_raw_day(today, chart_date=day, history=history)
-    del history
-    out_dir = home.quality / "raw" / day.isoformat()
-    checked.save(out_dir)
-    payloads = today.groupby(today["country"].astype(object).fillna("?"))["payload_sha256"].unique()
-    entries: list[dict] = []
-    excluded: list[tuple[str, str, str]] = []  # (country, payload, reason) that staging must skip
-    per_country = {country: result.describe() for country, result in checked.results.items()}
-    for country, result in checked.failed.items():
-        reasons = "; ".join(f"{o.name} ({o.unexpected_count} unexpected)" for o in result.blocking_failures)
-        entries.append({"country": country, "reason": reasons or (result.error or "raw suite failed"),
-                        "payload_sha256": ",".join(result.failed_payloads) or None,
-                        "charts": result.failed_charts})
-        # A failure of the whole frame (or of the suite itself) names no payload: hold back all of them.
-        bad = result.failed_payloads or sorted(set(payloads.get(country, [])) - {None})
-        excluded += [(country, sha, entries[-1]["reason"]) for sha in bad]
-    if checked.error and not checked.results:  # nothing to split the error over: still not a pass
-        entries.append({"country": None, "reason": f"raw suite failed: {checked.error}", "payload_sha256": None,
-                        "charts": []})
-    for f in failed:
-        entries.append({"country": f["country"], "reason": f"payload failed: {f['error']}",
-                        "payload_sha256": f["payload_sha256"], "charts": [], "source": f["source_url"]})
-    audit.write_quarantine(home, day, entries, context.run.run_id)
-    with lake.session(home) as con:
-        lake.ensure_raw_schema(con)
-        audit.record_quarantine(con, day, excluded, context.run.run_id)
-    quarantined = sorted({e["country"] or "?" for e in entries})
-    return dg.AssetCheckResult(
-        passed=not entries,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "countries_checked": len(per_country),
-            "quarantined_countries": dg.MetadataValue.json(quarantined),
-            "quarantine": dg.MetadataValue.json(entries),
-            "results": dg.MetadataValue.json(per_country),
-            "data_docs": dg.MetadataValue.path(str(out_dir)),
-        },
-    )
+from orchestration.lib import lake
 
 
 MARTS_KEY_PREFIX = "marts"

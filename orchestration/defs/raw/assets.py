@@ -25,12 +25,17 @@ raw_payloads = dg.AssetSpec(
     description="Registry of every staged payload (raw store hash, chart key, source URL, status staged|failed, "
     "error). Grain: payload x chart key. Written by chartlake import, the daily fetch and the inbox sensor.",
 )
-raw_quarantined_payloads = dg.AssetSpec(
-    ["raw", "quarantined_payloads"],
+# A DuckLake view (lake.ensure_raw_schema): the one place the raw layer orders payload versions and marks the
+# current one. Declared so the dbt source that reads it sits between raw and staging in the graph.
+raw_payload_versions = dg.AssetSpec(
+    ["raw", "payload_versions"],
+    deps=[RAW_CHART_ENTRIES, dg.AssetKey(["raw", "quarantined_payloads"])],
     group_name="raw",
     kinds={"duckdb", "ducklake"},
-    description="Payloads the raw_chart_quality check held back (grain: chart_date x country x payload). "
-    "Written by that check; dbt staging skips them so a bad feed never reaches the marts.",
+    description="Every payload version of every chart (grain: chart key x payload_sha256) with its capture time, "
+    "its rank among the chart's versions (newest capture first, ties by payload hash), is_quarantined and "
+    "is_current (the newest version not quarantined). A view over raw.chart_entries and raw.quarantined_payloads, "
+    "so always up to date; staging, the raw check, landing, lineage and the CLI read the current version here.",
 )
 
 
@@ -66,7 +71,9 @@ def raw_chart_entries(
         day_rows = audit.current_raw_rows(con, chart_date) if result.countries else None
     for f in result.failures:
         context.log.error(f"[{chart_date} {f['country']}] payload failed: {f['error']} (source {f['source']})")
-    if not result.countries or all(c["rows"] == 0 for c in result.countries.values()):
+    # A country whose newest versions are all quarantined has no current rows but did land: only a day with
+    # nothing at all (or only failures) fails here, and the quarantine step still re-judges the rest.
+    if not result.countries or all(c["rows"] == 0 and not c["quarantined"] for c in result.countries.values()):
         raise dg.Failure(
             description=f"no chart landed for partition {chart_date}: "
             + ("; ".join(f["error"] for f in result.failures) or "nothing staged for this date (import or fetch first)"),
@@ -83,7 +90,7 @@ def raw_chart_entries(
             "source_urls": dg.MetadataValue.json(sorted({u for c in result.countries.values() for u in c["urls"]})),
             "lake_snapshot_id": result.snapshot_id if result.snapshot_id is not None else -1,
             "top10_preview": dg.MetadataValue.md(top10_markdown(day_rows, chart_date)),
-            # Written by the raw_chart_quality check that runs right after this step: one page per country.
+            # Written by raw/quarantined_payloads (check raw_chart_quality) right after this step: a page per country.
             "data_docs": dg.MetadataValue.path(str(data_docs_dir(home, chart_date))),
             "data_docs_pages": dg.MetadataValue.md(data_docs_markdown(home, chart_date, sorted(result.countries))),
         },
@@ -107,7 +114,8 @@ def data_docs_markdown(home, chart_date: dt.date, countries: list[str]) -> str:
 
 def top10_markdown(rows, chart_date: dt.date, charts=PREVIEW_CHARTS, depth: int = PREVIEW_DEPTH) -> str:
     """The day's top ``depth`` of a few key charts as markdown tables, from the current payload version of each
-    chart (``audit.current_raw_rows``: a re-fetched chart shows its newest version, not both)."""
+    chart (``audit.current_raw_rows``, i.e. ``raw.payload_versions``: a re-fetched chart shows its newest version,
+    not both; a quarantined one is not shown)."""
     if rows is None or not len(rows):
         return f"No chart positions for {chart_date.isoformat()}."
     overall = rows[rows["genre_id"].isna()]

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from orchestration.lib import lake
 from orchestration.lib.quality import engine
 from orchestration.lib.quality.engine import CHART_KEY, blocking, warning
 from orchestration.lib.quality.raw import APP_ID_REGEX, MAX_CHART_DEPTH
@@ -388,7 +389,7 @@ def _window_label(window) -> str | None:
 
 RELATIONS = {
     "raw": "raw.chart_entries",
-    "quarantined": "raw.quarantined_payloads",
+    "versions": None,  # lake.versions_relation: the raw layer's view (or its rule, on a lake without it)
     "staging": "staging.stg_apple__chart_entries",
     "fct": "marts.fct_chart_entries",
     "rankings": "marts.mart_daily_rankings",
@@ -529,26 +530,19 @@ def _chart_counts(con, rel: dict[str, str], lo: dt.date, hi: dt.date) -> dict[st
     keys = ", ".join(CHART_COLUMNS)
     args = [lo, hi]
     out: dict[str, pd.DataFrame] = {}
-    # Raw's current version of each chart, by the staging model's rule (latest fetch, then latest ingestion, then
-    # hash; quarantined payloads never count), computed here independently of that model so the two can disagree.
+    # Raw's current version of each chart, from the raw layer's own relation (raw.payload_versions), read here
+    # without staging so that staging dropping or duplicating rows still shows.
     out["raw"] = con.execute(f"""
-        with versions as (
-            select lower(trim(store)) as store, lower(trim(country)) as country, lower(trim(device)) as device,
-                   lower(trim(chart)) as chart, cast(genre_id as integer) as genre_id,
-                   cast(chart_date as date) as chart_date, payload_sha256,
-                   cast(fetched_at as timestamp) as fetched_at, cast(ingested_at as timestamp) as ingested_at,
-                   len(list_distinct(list(rank))) as expected_rows
-            from {rel["raw"]} as r
-            where r.chart_date >= ? and r.chart_date < ?
-              and not exists (
-                  select 1 from {rel["quarantined"]} as q
-                  where q.payload_sha256 = r.payload_sha256 and q.chart_date = r.chart_date and q.country = r.country)
-            group by all
-        )
-        select {keys}, expected_rows from versions
-        qualify row_number() over (
-            partition by {keys}
-            order by fetched_at desc nulls last, ingested_at desc nulls last, payload_sha256 desc) = 1
+        select lower(trim(r.store)) as store, lower(trim(r.country)) as country, lower(trim(r.device)) as device,
+               lower(trim(r.chart)) as chart, cast(r.genre_id as integer) as genre_id,
+               cast(r.chart_date as date) as chart_date, len(list_distinct(list(r.rank))) as expected_rows
+        from {rel["raw"]} as r
+        semi join {rel["versions"] or lake.versions_relation(con)} as v
+          on v.is_current and v.payload_sha256 = r.payload_sha256 and v.store = r.store and v.country = r.country
+          and v.device = r.device and v.chart = r.chart and v.genre_id is not distinct from r.genre_id
+          and v.chart_date = r.chart_date
+        where r.chart_date >= ? and r.chart_date < ?
+        group by all
     """, args).df()
     not_null = ", ".join(f"count(*) filter (where {c} is null) as {c}_nulls" for c in (*KEY_COLUMNS, "rank", "app_id"))
     out["staging"] = con.execute(f"""

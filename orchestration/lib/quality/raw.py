@@ -185,8 +185,8 @@ def run_raw_day(
 
 
 def read_history(con, day: dt.date, days: int = HISTORY_DAYS) -> pd.DataFrame:
-    """The current raw rows (``audit.current_raw_rows``'s rule) of the ``days`` chart dates before ``day``, only
-    ``HISTORY_COLUMNS``."""
+    """The current raw rows (``raw.payload_versions``' current version, quarantined ones never) of the ``days``
+    chart dates before ``day``, only ``HISTORY_COLUMNS``."""
     return audit.current_raw_rows(con, day - dt.timedelta(days=1), days_before=days - 1, columns=HISTORY_COLUMNS)
 
 
