@@ -368,7 +368,10 @@ def _file_source(path: Path, max_bytes: int) -> PayloadSource:
         elif info.st_size > max_bytes:
             source.fetch_error = _too_large(str(path), info.st_size, max_bytes)
         else:
-            content = f.read(max_bytes + 1)  # bounded even if the file grew after fstat
+            # read(n) allocates n bytes up front: ask for the size fstat gave, and stay bounded if it grew since.
+            content = f.read(info.st_size + 1)
+            if len(content) > info.st_size:
+                content += f.read(max_bytes + 1 - len(content))
             if len(content) > max_bytes:
                 source.fetch_error = _too_large(str(path), len(content), max_bytes)
             else:
