@@ -38,7 +38,7 @@ from orchestration.lib import lake
 from orchestration.lib.payload_store import PayloadStore, utcnow
 from orchestration.sources.canonical import ENTRY_FIELDS, RAW_COLUMNS, ChartKey, ParsedChart, PayloadError
 from orchestration.sources.parsers import parse_payload
-from orchestration.sources.validate import Limits, validate_charts
+from orchestration.sources.validate import InvalidValue, Limits, validate_charts
 
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _COUNTRY_IN_NAME = re.compile(r"(?:^|[-_/])([a-z]{2})(?=[-_])")
@@ -141,14 +141,23 @@ def _stage_one(p: PayloadSource, stored, sidecar: dict | None, fetched_at, known
         return res
 
     try:
-        charts = validate_charts(
-            parse_payload(p.content, source=p.source, sha256=sha, chart_date=p.chart_date, request=p.request),
-            source=p.source, sha256=sha, limits=limits)
+        charts = parse_payload(p.content, source=p.source, sha256=sha, chart_date=p.chart_date, request=p.request)
     except PayloadError as exc:
         return failed(str(exc), hint_country, hint_date)
     except Exception as exc:  # noqa: BLE001 - a parser's bug on one payload must not sink the batch
         return failed(str(PayloadError(f"the parser failed on this payload ({type(exc).__name__}: {exc})",
                                        source=p.source, sha256=sha)), hint_country, hint_date)
+    try:
+        validate_charts(charts, source=p.source, sha256=sha, limits=limits)
+    except InvalidValue as exc:
+        # The chart is known: register the failure under its country and day (so that day's check sees it),
+        # unless that is the value refused.
+        key = exc.key or charts[0].key
+        if exc.field == "chart_date":
+            day = hint_date if hint_date and limits.first_date <= hint_date <= limits.last_date else None
+        else:
+            day = key.chart_date
+        return failed(str(exc), hint_country if exc.field == "country" else key.country, day)
     mismatch = _name_mismatch(p, charts, sha) if p.expect else None
     if mismatch is not None:
         # Registered under the chart its name promised; the payload's own date when the path has none.

@@ -37,7 +37,7 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from orchestration import config
-from orchestration.sources.canonical import CHARTS, DEVICES, ENTRY_FIELDS, STORES, ParsedChart, PayloadError
+from orchestration.sources.canonical import CHARTS, DEVICES, ENTRY_FIELDS, STORES, ChartKey, ParsedChart, PayloadError
 
 INT32_MAX = 2**31 - 1
 PRICE_MAX = Decimal("99999999.99")  # DECIMAL(10,2)
@@ -90,8 +90,8 @@ class InvalidValue(PayloadError):
     """A field whose value is outside its type or range. ``field``, ``value`` and ``reason`` say which and why."""
 
     def __init__(self, field: str, value: Any, reason: str, *, where: str, source: str | None,
-                 sha256: str | None):
-        self.field, self.value, self.why = field, value, reason
+                 sha256: str | None, key: ChartKey | None = None):
+        self.field, self.value, self.why, self.key = field, value, reason, key
         super().__init__(f"invalid {field} {_show(value)} {where}: {reason} (field={field})",
                          source=source, sha256=sha256)
 
@@ -137,7 +137,7 @@ def _check_chart(chart: ParsedChart, limits: Limits, source, sha256) -> None:
     where = f"in {key.label()}" if isinstance(key.chart_date, dt.date) else "in this chart"
 
     def bad(field: str, value, reason: str, at: str = where):
-        raise InvalidValue(field, value, reason, where=at, source=source, sha256=sha256)
+        raise InvalidValue(field, value, reason, where=at, source=source, sha256=sha256, key=key)
 
     if key.store not in STORES or key.store not in STORE_RULES:
         bad("store", key.store, f"not a known store (expected one of {sorted(set(STORES) & set(STORE_RULES))})")

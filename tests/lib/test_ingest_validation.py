@@ -75,6 +75,14 @@ def test_poisonous_inputs_are_refused_by_name_while_the_good_ones_land(home, bat
     assert "209,715,200 bytes, over the payload size limit of 67,108,864 (CHARTLAKE_MAX_PAYLOAD_BYTES)" in error
     assert registry["fifo.json"][0] == "failed" and "not a regular file" in registry["fifo.json"][2]
 
+    with lake.session(home, read_only=True) as con:
+        where = dict((os.path.basename(u), (c, d)) for u, c, d in con.execute(
+            "select source_url, country, chart_date from raw.payloads where status = 'failed'").fetchall())
+    # A refused value is registered under its chart's country and day (that day's check sees it), unless the
+    # country or the date is what was refused.
+    assert where["price-nan.json"] == ("us", DAY) and where["rank-3000000000.json"] == ("fr", DAY)
+    assert where["country-zz.json"] == (None, DAY) and where["date-9999.json"] == ("gb", None)
+
     with lake.session(home) as con:
         landed = ingest.land_day(con, store, DAY, run_id="r1")
         rows = con.execute("select country, chart, count(*) from raw.chart_entries group by all order by all"
