@@ -409,7 +409,7 @@ def _expand(paths: Iterable[Path]) -> list[Path]:
             found = []
             for folder, dirs, names in os.walk(p, followlinks=False):
                 base = Path(folder)
-                found += [base / d for d in dirs if (base / d).is_symlink()]
+                found += [base / d for d in dirs if (base / d).is_symlink() and not d.startswith(".")]
                 found += [base / n for n in names if not n.startswith(".")]
             out.extend(sorted(found))
         elif p.exists() or p.is_symlink():
