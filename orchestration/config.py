@@ -17,6 +17,40 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 
+# The first chart date the daily partitions hold, and so the first one staging accepts. The oldest real archive in
+# ../shared/real_charts is Google Play's of 2020-10 (price-of-privacy-play). Read without Dagster: staging
+# (sources/validate.py) and the partitions (defs/raw/partitions.py) must agree, or a staged day could never land.
+PARTITIONS_START = dt.date(2020, 1, 1)
+# Partitions reach tomorrow (UTC): a storefront east of UTC (Japan, Australia) publishes its chart for tomorrow's
+# date while UTC is still today, and a chart dated later than that is a wrong date, not an early chart.
+PARTITIONS_DAYS_AHEAD = 1
+
+MAX_PAYLOAD_BYTES_ENV = "CHARTLAKE_MAX_PAYLOAD_BYTES"
+# The largest real archive file is 0.35 MB and a 200-entry legacy chart about 0.5 MB: 64 MB leaves room for any
+# real archive's aggregate file while refusing a runaway one before it is read into memory.
+DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+
+
+def last_chart_date(today: dt.date | None = None) -> dt.date:
+    """The newest chart date a payload may carry (and the last daily partition)."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    return today + dt.timedelta(days=PARTITIONS_DAYS_AHEAD)
+
+
+def max_payload_bytes() -> int:
+    """The size above which a payload is refused unread, from ``CHARTLAKE_MAX_PAYLOAD_BYTES`` (bytes)."""
+    value = os.environ.get(MAX_PAYLOAD_BYTES_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_PAYLOAD_BYTES
+    try:
+        limit = int(value)
+    except ValueError:
+        raise ValueError(f"{MAX_PAYLOAD_BYTES_ENV} must be a whole number of bytes, got {value!r}") from None
+    if limit < 1:
+        raise ValueError(f"{MAX_PAYLOAD_BYTES_ENV} must be at least 1 byte, got {value!r}")
+    return limit
+
+
 def default_home() -> Path:
     return Path(os.environ.get("CHARTLAKE_HOME") or PROJECT_ROOT / "data").resolve()
 

@@ -22,7 +22,9 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -31,10 +33,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from orchestration import config
 from orchestration.lib import lake
 from orchestration.lib.payload_store import PayloadStore, utcnow
 from orchestration.sources.canonical import ENTRY_FIELDS, RAW_COLUMNS, ChartKey, ParsedChart, PayloadError
 from orchestration.sources.parsers import parse_payload
+from orchestration.sources.validate import InvalidValue, Limits, validate_charts
 
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 # A capture time an archive wrote into its file names: ``...__2024-12-28T120432Z__...`` (ohbarye),
@@ -83,9 +87,15 @@ class PayloadSource:
 
 def stage(con: duckdb.DuckDBPyConnection, store: PayloadStore, payloads: Iterable[PayloadSource], *,
           run_id: str, message: str = "stage payloads") -> list[StageResult]:
-    """Store and register payloads; one lake commit for the whole batch. Never raises for a bad payload."""
+    """Store and register payloads; one lake commit for the whole batch. Never raises for a bad payload.
+
+    Every chart a payload holds is checked field by field (``sources.validate``): a payload with one value out of
+    range is registered ``failed``, naming the field and value, and kept in the raw store like any bad payload.
+    """
     lake.ensure_raw_schema(con)
     now = utcnow()
+    limits = Limits.now()  # one clock and one country list for the whole batch
+    max_bytes = config.max_payload_bytes()
     results: list[StageResult] = []
     registry_rows: list[dict] = []
     known: set = set()
@@ -94,6 +104,10 @@ def stage(con: duckdb.DuckDBPyConnection, store: PayloadStore, payloads: Iterabl
     cache.clear()  # keep only this batch: a process that stages and never lands holds one batch at most
     for chunk in _chunks(payloads, _STAGE_CHUNK):
         fetched = [(p.fetched_at or now).replace(tzinfo=None) for p in chunk]
+        for p in chunk:
+            if p.content is not None and len(p.content) > max_bytes and not p.fetch_error:
+                p.fetch_error = _too_large(p.source, len(p.content), max_bytes)
+                p.content = None  # not stored: the limit is there so that such a payload is never held or kept
         usable = [i for i, p in enumerate(chunk) if p.content is not None and not p.fetch_error]
         sidecars = {i: _sidecar(chunk[i], fetched[i], run_id) for i in usable}
         stored = dict(zip(usable, store.put_many([(chunk[i].content, sidecars[i]) for i in usable])))
@@ -102,7 +116,7 @@ def stage(con: duckdb.DuckDBPyConnection, store: PayloadStore, payloads: Iterabl
         looked_up |= batch_hashes
         for i, p in enumerate(chunk):
             res = _stage_one(p, stored.get(i), sidecars.get(i), fetched[i], known, registry_rows, cache,
-                             run_id=run_id, now=now)
+                             run_id=run_id, now=now, limits=limits)
             results.append(res)
     if registry_rows:
         df = pd.DataFrame(registry_rows, columns=_REGISTRY_COLUMNS)
@@ -112,7 +126,7 @@ def stage(con: duckdb.DuckDBPyConnection, store: PayloadStore, payloads: Iterabl
 
 
 def _stage_one(p: PayloadSource, stored, sidecar: dict | None, fetched_at, known: set, registry_rows: list,
-               cache, *, run_id: str, now) -> StageResult:
+               cache, *, run_id: str, now, limits: Limits) -> StageResult:
     hint_country, hint_date = _hints(p)
     if stored is None:
         # Nothing to store: record the failure so the partition shows as failed with its URL.
@@ -133,6 +147,20 @@ def _stage_one(p: PayloadSource, stored, sidecar: dict | None, fetched_at, known
         charts = parse_payload(p.content, source=p.source, sha256=sha, chart_date=p.chart_date, request=p.request)
     except PayloadError as exc:
         return failed(str(exc), hint_country, hint_date)
+    except Exception as exc:  # noqa: BLE001 - a parser's bug on one payload must not sink the batch
+        return failed(str(PayloadError(f"the parser failed on this payload ({type(exc).__name__}: {exc})",
+                                       source=p.source, sha256=sha)), hint_country, hint_date)
+    try:
+        validate_charts(charts, source=p.source, sha256=sha, limits=limits)
+    except InvalidValue as exc:
+        # The chart is known: register the failure under its country and day (so that day's check sees it),
+        # unless that is the value refused.
+        key = exc.key or charts[0].key
+        if exc.field == "chart_date":
+            day = hint_date if hint_date and limits.first_date <= hint_date <= limits.last_date else None
+        else:
+            day = key.chart_date
+        return failed(str(exc), hint_country if exc.field == "country" else key.country, day)
     mismatch = _name_mismatch(p, charts, sha) if p.expect else None
     if mismatch is not None:
         # Registered under the chart its name promised; the payload's own date when the path has none.
@@ -320,20 +348,72 @@ def _summarise(con, result: LandResult, countries: Sequence[str] | None) -> None
 
 
 def stage_files(con, store: PayloadStore, paths: Iterable[Path], *, run_id: str) -> list[StageResult]:
-    """Stage saved payload files (Apple v2, legacy, or a known archive layout). Directories are walked."""
+    """Stage saved payload files (Apple v2, legacy, or a known archive layout). Directories are walked.
+
+    Only regular files are read: a symbolic link (which could point anywhere, /etc/passwd included), a FIFO or a
+    device is refused by name, and so is a file over ``CHARTLAKE_MAX_PAYLOAD_BYTES``, before it is read. Each is
+    registered ``failed`` with its path; the other files of the import go on.
+    """
     files = _expand(paths)
+    max_bytes = config.max_payload_bytes()
     # Read lazily: ``stage`` holds one chunk of payloads in memory, not the whole import.
-    sources = (PayloadSource(content=path.read_bytes(), source=str(path), source_url=path.resolve().as_uri(),
-                             expect=_expected_from_name(path)) for path in files)
+    sources = (_file_source(path, max_bytes) for path in files)
     return stage(con, store, sources, run_id=run_id, message=f"stage {len(files)} files")
 
 
+def _file_source(path: Path, max_bytes: int) -> PayloadSource:
+    source = PayloadSource(content=None, source=str(path),
+                           source_url=(path.absolute() if path.is_symlink() else path.resolve()).as_uri(),
+                           expect=_expected_from_name(path))
+    try:
+        # O_NOFOLLOW: a file swapped for a link after the walk is refused too; fstat then judges what was opened.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        source.fetch_error = _refusal(path, exc)
+        return source
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            source.fetch_error = f"refused {path}: not a regular file; import regular files only"
+        elif info.st_size > max_bytes:
+            source.fetch_error = _too_large(str(path), info.st_size, max_bytes)
+        else:
+            # read(n) allocates n bytes up front: ask for the size fstat gave, and stay bounded if it grew since.
+            content = f.read(info.st_size + 1)
+            if len(content) > info.st_size:
+                content += f.read(max_bytes + 1 - len(content))
+            if len(content) > max_bytes:
+                source.fetch_error = _too_large(str(path), len(content), max_bytes)
+            else:
+                source.content = content
+    return source
+
+
+def _refusal(path: Path, exc: OSError) -> str:
+    if path.is_symlink():
+        return (f"refused {path}: a symbolic link (to {os.readlink(path)!r}), not a regular file; import the file "
+                f"itself")
+    return f"refused {path}: cannot be read ({exc.strerror or exc})"
+
+
+def _too_large(source: str, size: int, max_bytes: int) -> str:
+    return (f"refused {source}: {size:,} bytes, over the payload size limit of {max_bytes:,} "
+            f"({config.MAX_PAYLOAD_BYTES_ENV}); not read into the raw store")
+
+
 def _expand(paths: Iterable[Path]) -> list[Path]:
+    """The files to import, in order. A link met while walking a folder is listed (to be refused by name), never
+    followed; a folder named on the command line is walked even if its own name is a link (the user chose it)."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")))
-        elif p.is_file():
+            found = []
+            for folder, dirs, names in os.walk(p, followlinks=False):
+                base = Path(folder)
+                found += [base / d for d in dirs if (base / d).is_symlink() and not d.startswith(".")]
+                found += [base / n for n in names if not n.startswith(".")]
+            out.extend(sorted(found))
+        elif p.exists() or p.is_symlink():
             out.append(p)
         else:
             raise FileNotFoundError(f"no such file or directory: {p}")

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from orchestration import config
 from orchestration.sources.canonical import CHARTS, DEVICES
 
 DEFAULT_V2_BASE_URL = "https://rss.applemarketingtools.com"
@@ -243,10 +244,15 @@ class AppleFeedClient:
         while True:
             attempts += 1
             resp = None
+            body = None
             exc: Exception | None = None
+            limit = config.max_payload_bytes()
             with self._slots:
                 try:
-                    resp = self._get_session().get(url, timeout=self.timeout, headers={"Accept": "application/json"})
+                    # stream: the body is read below within the payload size limit, never whole first.
+                    resp = self._get_session().get(url, timeout=self.timeout, headers={"Accept": "application/json"},
+                                                   stream=True)
+                    body = _read_bounded(resp, limit) if 200 <= resp.status_code < 300 else None
                 except _RETRY_EXCEPTIONS as e:
                     exc = e
                 except requests.RequestException as e:  # invalid URL and the like: retrying cannot help
@@ -270,7 +276,13 @@ class AppleFeedClient:
             common = dict(etag=headers.get("ETag"), last_modified=headers.get("Last-Modified"),
                           content_type=headers.get("Content-Type"), fetched_at=fetched_at, attempts=attempts)
             if 200 <= status < 300:
-                return FetchResult(request, url, status, resp.content, **common)
+                content, size = body
+                if content is None:
+                    return FetchResult(request, url, status, None, **common, error=(
+                        f"refused {url}: {size:,} bytes or more, over the payload size limit of {limit:,} "
+                        f"({config.MAX_PAYLOAD_BYTES_ENV})"))
+                return FetchResult(request, url, status, content, **common)
+            resp.close()  # an error page's body is not read
 
             reason = f"HTTP {status} {resp.reason or ''}".rstrip()
             if status == 429 or status >= 500:
@@ -311,3 +323,19 @@ def _retry_after_seconds(value: str) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
     return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+
+def _read_bounded(resp: requests.Response, limit: int) -> tuple[bytes | None, int]:
+    """The body if it holds at most ``limit`` bytes (after any Content-Encoding), else (None, bytes seen)."""
+    declared = resp.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit and not resp.headers.get("Content-Encoding"):
+        resp.close()
+        return None, int(declared)
+    chunks, size = [], 0
+    for chunk in resp.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            resp.close()
+            return None, size
+        chunks.append(chunk)
+    return b"".join(chunks), size

@@ -567,7 +567,8 @@ def _file_name(source: str) -> str:
 
 
 def _rank(ctx: _Ctx, value, where: str) -> int:
-    if isinstance(value, str) and value.isdigit():
+    # isdigit() alone admits "²" and other Unicode digits that int() refuses: ASCII digits only.
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ctx.error(f"{where}: rank {value!r} is not a positive integer")

@@ -54,7 +54,7 @@ def test_reingesting_the_same_payload_adds_nothing(home, tmp_path):
     with lake.session(home, read_only=True) as con:
         assert lake.current_snapshot(con) == snap_before  # no new DuckLake snapshot at all
         assert con.execute("select count(*) from raw.chart_entries").fetchone()[0] == 3
-    assert len(list(home.raw.rglob("*.payload"))) == 1
+    assert len(list(home.raw.rglob("*.payload.zst"))) == 1
 
 
 def test_changed_payload_is_a_new_version_and_the_old_stays_queryable(home, tmp_path):

@@ -59,10 +59,12 @@ def test_prices_land_whatever_rows_duckdb_samples_to_type_them(home, tmp_path):
     # DuckDB types an object column from a sample of its rows (pandas_analyze_sample, 1,000 rows spread over the
     # frame): Decimal prices sampled at 1100.00000 gave DECIMAL(9,5), and an unsampled KRW 11000.00000 failed the
     # whole day's landing (demo data, 2025-04-26 at depth 200).
-    prices = ["11000.00000" if i % 12 == 5 else "1100.00000" for i in range(2400)] + ["1E+1"]
-    f = _write(tmp_path, "kr.json", legacy_payload("kr", prices))
-    staged, landed = _land(home, [f])
-    assert [s.status for s in staged] == ["staged"] and landed.rows_inserted == 2401
+    # Twelve genre charts of 200 (the deepest chart Apple serves) make the 2,400 rows of one day, plus "1E+1".
+    files = [_write(tmp_path, f"kr-{g}.json", legacy_payload(
+        "kr", ["11000.00000" if (g * 200 + i) % 12 == 5 else "1100.00000" for i in range(200)], genre=6000 + g))
+        for g in range(12)] + [_write(tmp_path, "kr-e.json", legacy_payload("kr", ["1E+1"], genre=6012))]
+    staged, landed = _land(home, files)
+    assert {s.status for s in staged} == {"staged"} and landed.rows_inserted == 2401
     got = _table(home, "price, count(*)", "true group by price")
     assert got == [(Decimal("10.00"), 1), (Decimal("1100.00"), 2200), (Decimal("11000.00"), 200)]
 

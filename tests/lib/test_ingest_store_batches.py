@@ -15,7 +15,7 @@ def test_put_many_keeps_the_first_sighting_and_leaves_stored_payloads_alone(tmp_
     assert store.meta(old.sha256)["source"] == "first-import"
     assert all(store.get(sha256_hex(c)) == c for c, _ in items)
     assert not list(tmp_path.rglob(".tmp-*"))  # no temp file left behind by the concurrent writes
-    assert len(list(tmp_path.rglob("*.payload"))) == 22
+    assert len(list(tmp_path.rglob("*.payload.zst"))) == 22
     assert all(not s.is_new for s in store.put_many(items))
 
 

@@ -237,3 +237,15 @@ def test_max_in_flight_also_bounds_callers_on_their_own_threads(server):
         t.join()
     assert 1 <= server.max_in_flight <= 2
     assert sum(server.hits.values()) == 6
+
+
+def test_a_response_over_the_payload_size_limit_is_refused_unread(server, monkeypatch):
+    monkeypatch.setenv("CHARTLAKE_MAX_PAYLOAD_BYTES", "1000")
+    req = US_FREE
+    client = server.client()
+    server.scripts[US_FREE_PATH] = [(200, {}, b"[" + b" " * 5000 + b"]", 0)]
+    result = client.fetch(req)
+    assert result.content is None and not result.ok
+    assert "over the payload size limit of 1,000 (CHARTLAKE_MAX_PAYLOAD_BYTES)" in result.error
+    monkeypatch.setenv("CHARTLAKE_MAX_PAYLOAD_BYTES", "10000")
+    assert client.fetch(req).content == b"[" + b" " * 5000 + b"]"
