@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import DAY, dims_from, raw_day, rankings_from, summary_from
-from orchestration.lib.quality.marts_sql import check_lake_window
+from orchestration.lib.quality.marts import check_lake_window
 
 DAYS = [DAY + dt.timedelta(days=i) for i in range(6)]
 WINDOW = (DAYS[0], DAYS[-1] + dt.timedelta(days=1))
@@ -177,6 +177,17 @@ def test_empty_window_and_broken_lake_fail(lake):
     assert not checked.passed
     assert "mart_daily_rankings.has_rows" in failed(checked.marts)
     assert "stg_apple__chart_entries.has_rows" in failed(checked.staging)
+
+    # A renamed column fails the rules that read it, naming it; a dimension without its key fails the suite.
+    lake.execute("alter table marts.mart_daily_country_summary rename column number_one_app_id to number_one")
+    checked = check(lake)
+    assert "mart_daily_country_summary.top_app_matches_rankings" in failed(checked.marts)
+    lake.execute("alter table marts.mart_daily_country_summary rename column number_one to number_one_app_id")
+    lake.execute("alter table marts.dim_apps rename column app_id to id")
+    checked = check(lake)
+    broken = checked.marts.outcome("dim_apps.app_id_not_null")
+    assert not checked.passed and not broken.success and "app_id" in broken.error
+    lake.execute("alter table marts.dim_apps rename column id to app_id")
 
     lake.execute("drop table marts.mart_daily_country_summary")
     checked = check(lake)

@@ -1,5 +1,6 @@
-"""GX's SQL path over DuckDB: each rule fails on a lake with that one violation, the check holds no connection
-after it ends, and the private GX name the path depends on is still where it was pinned."""
+"""GX's SQL path over DuckDB: each rule fails on a lake with that one violation (and only the rules that same
+fault breaks with it), the check holds no connection after it ends, and the private GX name the path depends on
+is still where it was pinned. (These replace the frame-based suite's tests: the rules exist only as SQL now.)"""
 
 from __future__ import annotations
 
@@ -10,22 +11,17 @@ import pytest
 
 from test_marts_lake import DAYS, LAST, WINDOW, failed, lake  # noqa: F401  (lake: the fixture)
 from orchestration.lib.quality import engine
-from orchestration.lib.quality.marts_sql import check_lake_window
+from orchestration.lib.quality.marts import check_lake_window
 
 D = f"date '{DAYS[3]}'"
 ONE = f"country = 'us' and chart = 'top-free' and chart_date = {D}"
 # One violation per rule: (statements on the consistent lake, the suite, the one rule that must fail, and the
 # rules that fail with it because the same fault breaks them too).
 VIOLATIONS = {
-    "fct_chart_entries.in_window": (  # rows outside the window can only come from a relation that leaks them
-        ["create schema if not exists leak",
-         f"create view leak.fct as select * replace (case when rank = 1 and {ONE} then date '{WINDOW[1]}' "
-         "else chart_date end as chart_date) from marts.fct_chart_entries"], {"fct": "leak.fct"},
-        {"fct_chart_entries.row_count_reconciled", "fct_chart_entries.has_rows"}),
     "fct_chart_entries.country_not_null": ([f"update marts.fct_chart_entries set country = null where rank = 2 and {ONE}"],
-                                           None, {"fct_chart_entries.row_count_reconciled"}),
+                                           None, {"fct_chart_entries.row_count_reconciled", "mart_daily_rankings.row_count_reconciled"}),
     "fct_chart_entries.rank_not_null": ([f"update marts.fct_chart_entries set rank = null where rank = 2 and {ONE}"],
-                                        None, {"fct_chart_entries.row_count_reconciled"}),
+                                        None, {"fct_chart_entries.grain_unique"}),
     "fct_chart_entries.app_id_not_null": ([f"update marts.fct_chart_entries set app_id = null where rank = 2 and {ONE}"],
                                           None, {"fct_chart_entries.app_unique_in_chart"}),
     "fct_chart_entries.rank_in_range": ([f"update marts.fct_chart_entries set rank = 201 where rank = 2 and {ONE}"],
@@ -64,7 +60,13 @@ VIOLATIONS = {
         None, set()),
     "mart_daily_country_summary.chart_has_ranking": (
         [f"insert into marts.mart_daily_country_summary select * replace ('top-grossing' as chart) "
-         f"from marts.mart_daily_country_summary where {ONE}"], None, set()),
+         f"from marts.mart_daily_country_summary where {ONE}"], None,
+        # A summary of a chart without a ranking has nothing to agree with either.
+        {"mart_daily_country_summary.top_app_matches_rankings",
+         "mart_daily_country_summary.entries_top10_matches_rankings"}),
+    "mart_daily_rankings.app_in_dim_apps": (
+        [f"delete from marts.dim_apps where app_id = (select app_id from marts.mart_daily_rankings where rank = 7 "
+         f"and {ONE})"], None, {"fct_chart_entries.app_in_dim_apps"}),
     "dim_apps.app_id_unique": (["insert into marts.dim_apps select * from marts.dim_apps limit 1"], None, set()),
     "dim_countries.country_not_null": (["insert into marts.dim_countries values (null, 'x')"], None, set()),
     "mart_daily_rankings.rank_delta_within_bounds": ([], None, set()),  # max_rank_delta below the data's moves
@@ -85,6 +87,9 @@ def test_each_sql_rule_fails_on_its_violation(lake, rule):
     assert outcome.unexpected_count or outcome.observed_value is not None
     if rule.startswith(("fct_", "mart_")) and "within_bounds" not in rule and "dim_countries" not in rule:
         assert outcome.charts, outcome  # the failure is traced to its chart
+    if rule == "mart_daily_rankings.app_in_dim_apps":  # the missing app is named
+        app = lake.execute(f"select app_id from marts.mart_daily_rankings where rank = 7 and {ONE}").fetchone()[0]
+        assert set(outcome.unexpected_values) == {app}  # once per row it is on
 
 
 def test_check_leaves_no_connection_behind(tmp_path, lake):
