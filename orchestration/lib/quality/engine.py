@@ -296,15 +296,13 @@ class SqlSession:
         return _outcomes(rules, asset_name, res, tuple(key_columns)), res
 
     def close(self) -> None:
-        for ds_engine in (getattr(self.datasource, "_execution_engine", None),):
-            kept = getattr(ds_engine, "_connection", None)
-            if kept is not None:
-                kept.close()
-            if ds_engine is not None:
-                ds_engine.engine.dispose()
-        engine = getattr(self.datasource, "_engine", None)
-        if engine is not None:
-            engine.dispose()
+        execution = getattr(self.datasource, "_execution_engine", None)
+        if execution is not None:
+            if execution._connection is not None:  # the connection GX kept (see keep_duckdb_connection)
+                execution._connection.close()
+            execution.engine.dispose()
+        if getattr(self.datasource, "_engine", None) is not None:  # the datasource's own, for its connection test
+            self.datasource._engine.dispose()
         for cur in self._cursors:
             cur.close()
         self._cursors.clear()
