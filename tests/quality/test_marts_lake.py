@@ -1,8 +1,7 @@
-"""The marts check as it runs on the lake: per-chart counts in DuckDB, row-by-row rules part by part.
+"""The marts check as it runs on the lake: every rule a GX expectation on GX's SQL datasource over DuckDB.
 
 A DuckDB file holds the relations the check reads (raw, staging as a view over raw, the marts, the dims), built
-from consistent frames over six days so that a small ``chunk_rows`` splits the window into three parts. Each
-violation is planted in a later part, where a check that only looked at the first part would miss it.
+from consistent frames over six days. Violations are planted on later days of the window.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ LAST = DAYS[-1]
 COUNTRIES = ("us", "fr")
 DEPTH = 30
 ROWS_PER_DAY = len(COUNTRIES) * 2 * DEPTH  # two charts per country
-CHUNK_ROWS = 2 * ROWS_PER_DAY  # two days per part: three parts
 FCT_COLUMNS = ["store", "country", "device", "chart", "genre_id", "chart_date", "rank", "app_id", "app_name",
                "payload_sha256"]
 # The staging model's version rule, kept small: latest fetch wins, quarantined payloads never count.
@@ -86,30 +84,24 @@ def lake(tmp_path):
 
 
 def check(con, **kw):
-    return check_lake_window(con, WINDOW, chunk_rows=CHUNK_ROWS, **kw)
+    return check_lake_window(con, WINDOW, **kw)
 
 
-def test_consistent_lake_passes_in_parts(lake):
+def test_consistent_lake_passes(lake):
     checked = check(lake)
     assert checked.staging.passed, checked.staging.describe()
     assert checked.marts.passed, checked.marts.describe()
-    assert checked.chunks == [(DAYS[0], DAYS[2]), (DAYS[2], DAYS[4]), (DAYS[4], WINDOW[1])]
-    assert checked.marts.chunks == ["dimensions", *(f"[{a}, {b})" for a, b in checked.chunks)]
-    assert checked.staging.chunks == checked.marts.chunks[1:]
     assert checked.rows_checked == 3 * len(DAYS) * ROWS_PER_DAY + len(DAYS) * 4  # stg, fct, rankings + summary
     names = {o.name for o in checked.marts.outcomes}
     assert {"fct_chart_entries.row_count_reconciled", "mart_daily_rankings.grain_unique",
             "mart_daily_rankings.rank_delta_consistent", "mart_daily_country_summary.top_app_matches_rankings",
             "mart_daily_rankings.app_in_dim_apps", "dim_apps.app_id_unique"} <= names
     assert "stg_apple__chart_entries.row_count_reconciled" in {o.name for o in checked.staging.outcomes}
-    # Every chart of every day was seen, across the parts.
+    # Every chart of every day was seen.
     assert len(checked.marts.charts) == len(DAYS) * len(COUNTRIES) * 2
-    # One part holding the whole window gives the same verdicts.
-    whole = check_lake_window(lake, WINDOW)
-    assert whole.chunks == [WINDOW] and whole.passed
 
 
-def test_violation_in_a_later_part_is_caught(lake):
+def test_violation_on_a_later_day_is_caught(lake):
     lake.execute(f"""insert into marts.mart_daily_rankings select * from marts.mart_daily_rankings
                      where country = 'us' and chart = 'top-free' and chart_date = date '{LAST}' and rank = 1""")
     lake.execute(f"""update marts.fct_chart_entries set device = null
@@ -129,7 +121,7 @@ def test_violation_in_a_later_part_is_caught(lake):
     assert label("us", "top-free", LAST) in checked.marts.failed_charts
 
 
-def test_outcomes_of_several_parts_are_combined(lake):
+def test_violations_on_several_days_are_listed(lake):
     for day in (DAYS[1], DAYS[4]):  # first and third part
         lake.execute(f"""update marts.mart_daily_rankings set rank_delta = rank_delta + 1
                          where country = 'us' and chart = 'top-paid' and chart_date = date '{day}' and rank = 5""")
@@ -145,8 +137,7 @@ def test_outcomes_of_several_parts_are_combined(lake):
     assert len(delta.unexpected_values) == 2
     top = checked.marts.outcome("mart_daily_country_summary.top_app_matches_rankings")
     assert top.charts == [label("fr", "top-free", DAYS[3])]
-    saved = checked.marts.to_dict()
-    assert saved["chunks"] == checked.marts.chunks and not saved["passed"]
+    assert not checked.marts.to_dict()["passed"]
 
 
 def test_staging_reconciles_with_raw(lake):
@@ -187,10 +178,19 @@ def test_empty_window_and_broken_lake_fail(lake):
     assert "mart_daily_rankings.has_rows" in failed(checked.marts)
     assert "stg_apple__chart_entries.has_rows" in failed(checked.staging)
 
+    # A renamed column fails the rules that read it, naming it; a dimension without its key fails the suite.
+    lake.execute("alter table marts.mart_daily_country_summary rename column number_one_app_id to number_one")
+    checked = check(lake)
+    assert "mart_daily_country_summary.top_app_matches_rankings" in failed(checked.marts)
+    lake.execute("alter table marts.mart_daily_country_summary rename column number_one to number_one_app_id")
+    lake.execute("alter table marts.dim_apps rename column app_id to id")
+    checked = check(lake)
+    broken = checked.marts.outcome("dim_apps.app_id_not_null")
+    assert not checked.passed and not broken.success and "app_id" in broken.error
+    lake.execute("alter table marts.dim_apps rename column id to app_id")
+
     lake.execute("drop table marts.mart_daily_country_summary")
     checked = check(lake)
     assert not checked.passed and "mart_daily_country_summary" in checked.marts.error
-    with pytest.raises(ValueError, match="chunk_rows"):
-        check_lake_window(lake, WINDOW, chunk_rows=0)
     with pytest.raises(ValueError, match="window"):
         check_lake_window(lake, None)

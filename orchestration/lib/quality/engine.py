@@ -1,18 +1,19 @@
-"""Runs Great Expectations on pandas frames and turns GX's results into ``ExpectationOutcome``s.
+"""Runs Great Expectations and turns GX's results into ``ExpectationOutcome``s.
 
-Why pandas: GX 1.24's SQL datasource over DuckDB returns empty metric results (DESIGN.md), so every suite
-validates frames read through short-lived read-only lake connections. GX takes seconds to import and set up,
-so one ephemeral context is built per process and reused; a lock serialises use because a GX context is not
-thread safe.
+Two paths. ``validate_frame``: pandas frames (the raw suite and the frame-based marts suites), one ephemeral
+context per process, reused under a lock because a GX context is not thread safe. ``SqlSession``: GX's SQL
+datasource over a DuckDB connection (the lake-backed marts check), one context per run, so GX computes every
+metric in DuckDB and no frame of the rows is ever built.
 
-Group-wise rules GX lacks (per-chart rank ranges, per-chart depth, day-over-day comparisons) are computed in
-pandas as helper columns or one-row-per-chart frames; GX still evaluates every rule, and GX's verdict is the
-outcome.
+Group-wise rules GX lacks (per-chart rank ranges, per-chart depth, day-over-day comparisons) are computed as
+helper columns or one-row-per-chart relations (pandas or SQL); GX still evaluates every rule, and GX's verdict
+is the outcome.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
@@ -124,6 +125,11 @@ def validate_frame(
         finally:
             # Suites are per run (their parameters are the partition's); do not let them pile up.
             ctx.suites.delete(gx_suite_name)
+    return _outcomes(rules, frame_name, res, key_columns), res
+
+
+def _outcomes(rules: list[Rule], frame_name: str, res, key_columns) -> list[ExpectationOutcome]:
+    by_name = {r.name: r for r in rules}
     outcomes = []
     seen = set()
     for r in res.results:
@@ -142,7 +148,7 @@ def validate_frame(
         )
     order = {r.name: i for i, r in enumerate(rules)}
     outcomes.sort(key=lambda o: order[o.name])
-    return outcomes, res
+    return outcomes
 
 
 def _outcome(rule: Rule, frame_name: str, cfg, r, key_columns) -> ExpectationOutcome:
@@ -164,7 +170,13 @@ def _outcome(rule: Rule, frame_name: str, cfg, r, key_columns) -> ExpectationOut
                 break
     charts: list[str] | None = None
     payloads: list[str] = []
-    index_list = result.get("unexpected_index_list")
+    # COMPLETE (frames) lists every unexpected row; SUMMARY (SQL) the first MAX_LISTED; UnexpectedRowsExpectation
+    # hands back the rows its query selected.
+    index_list = (result.get("unexpected_index_list") or result.get("partial_unexpected_index_list")
+                  or (result.get("details") or {}).get("unexpected_rows"))
+    if index_list is None and CHART_KEY in key_columns and all(
+            isinstance(v, dict) and CHART_KEY in v for v in result.get("partial_unexpected_list") or [None]):
+        index_list = result.get("partial_unexpected_list")  # compound-unique rules list the key values themselves
     if CHART_KEY in key_columns:
         charts = sorted({str(i.get(CHART_KEY)) for i in index_list or [] if isinstance(i, dict)})
         if not r.success and not charts:
@@ -175,6 +187,9 @@ def _outcome(rule: Rule, frame_name: str, cfg, r, key_columns) -> ExpectationOut
     if key_columns and CHART_KEY not in key_columns and index_list:
         # Non-chart frames (schema, dims): the keys of the unexpected rows are the useful values.
         values = [i.get(key_columns[0]) for i in index_list if isinstance(i, dict)]
+    elif values_from_rows := [v for i in index_list or [] if isinstance(i, dict)
+                              for k, v in i.items() if k != CHART_KEY][:MAX_LISTED] if cfg.type == "unexpected_rows_expectation" else None:
+        values = values_from_rows
     else:
         values = result.get("partial_unexpected_list")
     return ExpectationOutcome(
@@ -185,13 +200,119 @@ def _outcome(rule: Rule, frame_name: str, cfg, r, key_columns) -> ExpectationOut
         blocking=rule.blocking,
         reason=rule.reason,
         success=bool(r.success) and error is None,
-        unexpected_count=result.get("unexpected_count"),
+        unexpected_count=result.get("unexpected_count", result.get("observed_value") if cfg.type == "unexpected_rows_expectation" else None),
         unexpected_values=list(values or [])[:MAX_LISTED],
         charts=charts if not r.success else [],
         payloads=payloads,
         observed_value=result.get("observed_value"),
         error=error,
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# GX's SQL datasource over DuckDB
+
+# GX 1.24 closes a SQLAlchemy connection after each metric query unless the dialect is in this private tuple;
+# over duckdb_engine that close rolls back DuckDB's transaction before GX has read the result, and every
+# expectation errors ("list index out of range"). Pinned: tests/quality/test_marts_sql.py fails if an upgrade
+# moves or renames it.
+GX_PERSISTED_DIALECTS_PIN = ("1.24.1", "great_expectations.execution_engine.sqlalchemy_execution_engine",
+                             "_PERSISTED_CONNECTION_DIALECTS")
+
+
+class _DuckDBDialect(str, enum.Enum):  # GX reads ``.value`` of each entry and compares them to dialect names
+    DUCKDB = "duckdb"
+
+
+def keep_duckdb_connection() -> None:
+    """Make GX keep one connection per execution engine for DuckDB, as it does for SQLite (idempotent)."""
+    import importlib
+
+    _, module_name, attr = GX_PERSISTED_DIALECTS_PIN
+    module = importlib.import_module(module_name)
+    dialects = getattr(module, attr, None)
+    if not isinstance(dialects, tuple):
+        raise RuntimeError(f"great_expectations {gx_version()} has no {module_name}.{attr} (pinned for "
+                           f"{GX_PERSISTED_DIALECTS_PIN[0]}): GX's SQL path over DuckDB cannot run")
+    if "duckdb" not in dialects:
+        setattr(module, attr, (*dialects, _DuckDBDialect.DUCKDB))
+
+
+class SqlSession:
+    """One GX context with a SQL datasource whose connections are cursors of ``con`` (a DuckDB connection).
+
+    Cursors share ``con``'s database instance and its attachments (a read-only lake), so GX reads exactly what
+    the caller's connection sees and opens no file of its own; ``close`` closes every cursor GX was handed and
+    disposes its engines, so nothing outlives the caller's connection. Use as a context manager.
+    """
+
+    def __init__(self, con, name: str = "lake"):
+        from duckdb_engine import ConnectionWrapper
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        keep_duckdb_connection()
+        self._con = con
+        self._cursors: list = []
+        db, schema = con.execute("select current_database(), current_schema()").fetchone()
+        use = f'USE "{db}"."{schema}"'
+
+        def creator():
+            cur = con.cursor()
+            self._cursors.append(cur)
+            cur.execute(use)  # a cursor starts in the default catalog, not the one ``con`` selected
+            return ConnectionWrapper(cur)
+
+        g = gx()
+        self.context = g.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.datasource = self.context.data_sources.add_sql(name, connection_string="duckdb://",
+                                                            kwargs={"creator": creator})
+        self._n = 0
+
+    def validate(self, suite_name: str, asset_name: str, query: str, rules: Iterable[Rule], *,
+                 key_columns: tuple[str, ...] = (), complete: bool = False) -> tuple[list[ExpectationOutcome], Any]:
+        """Validate the rows of ``query`` against ``rules`` in one GX run, metrics computed in DuckDB.
+
+        ``key_columns`` name the unexpected rows; SQL results list the first ``MAX_LISTED`` of them (``complete``:
+        as many as GX returns, for ``UnexpectedRowsExpectation``, whose rows only come back in that format).
+        """
+        rules = list(rules)
+        if not rules:
+            return [], None
+        g = gx()
+        self._n += 1
+        fmt: dict[str, Any] = {"result_format": "COMPLETE" if complete else "SUMMARY",
+                               "partial_unexpected_count": MAX_LISTED, "return_unexpected_index_query": False}
+        if key_columns:
+            fmt["unexpected_index_column_names"] = list(key_columns)
+        asset = self.datasource.add_query_asset(f"{asset_name}.{self._n}", query=query)
+        batch = asset.add_batch_definition_whole_table("whole").get_batch()
+        suite = g.ExpectationSuite(name=f"{suite_name}.{asset_name}.{self._n}")
+        for r in rules:
+            exp = r.expectation
+            exp.meta = {**(exp.meta or {}), "rule": r.name, "blocking": r.blocking, "reason": r.reason}
+            suite.add_expectation(exp)
+        res = batch.validate(suite, result_format=fmt)
+        return _outcomes(rules, asset_name, res, tuple(key_columns)), res
+
+    def close(self) -> None:
+        execution = getattr(self.datasource, "_execution_engine", None)
+        if execution is not None:
+            if execution._connection is not None:  # the connection GX kept (see keep_duckdb_connection)
+                execution._connection.close()
+            execution.engine.dispose()
+        if getattr(self.datasource, "_engine", None) is not None:  # the datasource's own, for its connection test
+            self.datasource._engine.dispose()
+        for cur in self._cursors:
+            cur.close()
+        self._cursors.clear()
+        self.context = self.datasource = None
+
+    def __enter__(self) -> "SqlSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def render_gx_page(validation_result) -> str:
