@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("import", help="import saved payload files or archive folders into the raw store and lake")
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument("--no-land", action="store_true", help="only stage the payloads; land them later with `run`")
+    p.add_argument("--chart-date", dest="chart_date", type=_date, default=None,
+                   help="the chart date of every file given, for payloads that carry none (an undated Google Play list())")
 
     p = sub.add_parser("demo", help="generate the simulated January 2025 demo data, import it and run the pipeline")
     p.add_argument("--countries", default=None, help="comma-separated storefronts (default: the 12 demo ones)")
@@ -102,7 +104,8 @@ def cmd_import(home: Home, args) -> int:
     run_id = f"import-{uuid.uuid4().hex[:12]}"
     try:
         with lake.session(home) as con:
-            results = ingest.stage_files(con, PayloadStore(home.raw), args.paths, run_id=run_id)
+            results = ingest.stage_files(con, PayloadStore(home.raw), args.paths, run_id=run_id,
+                                         chart_date=getattr(args, "chart_date", None))
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from None
     _print_stage_summary(results)

@@ -29,6 +29,7 @@ from orchestration.lib import audit, lake
     "are quarantined, not the day.",
 )
 def raw_chart_quality(context: dg.AssetCheckExecutionContext, chartlake: ChartlakeHome) -> dg.AssetCheckResult:
+    from orchestration.lib import repeats
     from orchestration.lib.quality.raw import HISTORY_DAYS, read_history, run_raw_day
 
     day = dt.date.fromisoformat(context.partition_key)
@@ -37,8 +38,9 @@ def raw_chart_quality(context: dg.AssetCheckExecutionContext, chartlake: Chartla
         today = audit.current_raw_rows(con, day)
         history = read_history(con, day, HISTORY_DAYS)
         failed = audit.failed_payloads(con, day)
+        recorded_repeats = repeats.read_day(con, day)
     # Every country in one run of the suite: the cost follows the day's rows, not its number of countries.
-    checked = run_raw_day(today, chart_date=day, history=history)
+    checked = run_raw_day(today, chart_date=day, history=history, repeats=recorded_repeats)
     del history
     out_dir = home.quality / "raw" / day.isoformat()
     checked.save(out_dir)
