@@ -133,6 +133,13 @@ def cmd_demo(home: Home, args) -> int:
     out = home.root / "demo_payloads"
     files = demo.generate(out, start=args.start, end=args.end, countries=countries, depth=args.depth)
     print(f"generated {len(files)} SIMULATED payload files in {out} ({args.start}..{args.end}, {len(countries)} storefronts)")
+    from orchestration.sources import demo_play
+
+    play_countries = [c for c in countries if c in demo_play.DEFAULT_COUNTRIES]
+    if play_countries:
+        play_files = demo_play.generate(out, start=args.start, end=args.end, countries=play_countries,
+                                        depth=min(args.depth, demo_play.DEFAULT_DEPTH))
+        print(f"generated {len(play_files)} SIMULATED Google Play payload files ({', '.join(play_countries)})")
     _mark_replay(home, args.start, args.end, countries)
     args.paths, args.no_land = [out], True
     cmd_import(home, args)

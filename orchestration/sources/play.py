@@ -8,7 +8,7 @@ What the array does not say comes from where it was kept:
 
 - the chart and country, from the file's path: Price-of-Privacy's dated ``play_store/<cc>/<COLLECTION>_YYYYMMDD_
   HHMMSS.json`` or undated ``play_store/rankings/<cc>_<COLLECTION>.json``, or chartlake's own
-  ``<cc>-android-<chart>[-YYYY-MM-DD].json``; else from the ``PlayRequest`` a fetch answered;
+  ``[YYYY-MM-DD/]<cc>-android-<chart>[-YYYY-MM-DD].json`` (the demo's); else from the ``PlayRequest`` a fetch answered;
 - the chart date, from the caller (``chart_date``: a fetch's partition, ``chartlake import --chart-date``), else
   the dated file name (the scrape's calendar date as written: the archive states no time zone). An undated file
   without ``chart_date`` is refused: guessing a date would file the chart under the wrong day.
@@ -63,6 +63,7 @@ _RANKINGS = re.compile(rf"^(?P<cc>[a-z]{{2}})_(?P<collection>{_COLLECTION})\.jso
 _CHARTLAKE = re.compile(
     r"^(?P<cc>[a-z]{2})-android-(?P<chart>top-free|top-paid|top-grossing)(?:-(?P<date>\d{4}-\d{2}-\d{2}))?\.json$")
 _COUNTRY = re.compile(r"^[a-z]{2}$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -189,8 +190,10 @@ def _from_path(ctx) -> dict:
         return {"country": m["cc"], "chart": COLLECTIONS[m["collection"]]}
     m = _CHARTLAKE.match(path.name)
     if m:
+        # The demo's layout files a day's charts in a folder named by the date: {date}/{cc}-android-{chart}.json.
+        named = m["date"] or (path.parent.name if _ISO_DATE.match(path.parent.name) else None)
         try:
-            day = dt.date.fromisoformat(m["date"]) if m["date"] else None
+            day = dt.date.fromisoformat(named) if named else None
         except ValueError:
             raise ctx.error(f"the date in the file name {path.name!r} is not a valid date") from None
         return {"country": m["cc"], "chart": m["chart"], "date": day}
