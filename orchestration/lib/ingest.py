@@ -474,6 +474,8 @@ def _date_in_path(source: str | None) -> dt.date | None:
 def _request_from(data: dict | None):
     if not data:
         return None
+    if data.get("device") == play.DEVICE:  # a Google Play fetch: the request a Play source recorded
+        return play.PlayRequest(**data)
     from orchestration.sources.feeds import FeedRequest
 
     return FeedRequest(**data)

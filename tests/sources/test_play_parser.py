@@ -135,3 +135,20 @@ def test_app_tracker_bad_storefront_names_it():
         parse_payload(tracker_day({"us": [389801252], "gb": []}), source="/s/2026-07-17.json")
     with pytest.raises(PayloadError, match=r"countries.us\[0\]: rank None"):
         parse_payload(json.dumps({"date": "2026-07-17", "countries": {"us": [{"id": "1"}]}}).encode(), source="x")
+
+
+def test_a_fetched_play_payload_stages_and_lands_with_its_request(home):
+    from orchestration.lib import ingest, lake
+    from orchestration.lib.payload_store import PayloadStore
+
+    store = PayloadStore(home.raw)
+    day = dt.date(2025, 1, 14)
+    src = ingest.PayloadSource(content=payload(*APPS), source="https://play.google.com/list/us/TOP_FREE",
+                               chart_date=day, request=PlayRequest("us", "top-free"))
+    with lake.session(home) as con:
+        [res] = ingest.stage(con, store, [src], run_id="t")
+        store.parsed.clear()  # land from the store and the recorded request, as a later process would
+        landed = ingest.land_day(con, store, day, run_id="t")
+        keys = con.execute("select distinct store, country, device, chart from raw.chart_entries").fetchall()
+    assert res.status == "staged" and landed.rows_inserted == 3 and not landed.failures
+    assert keys == [("google_play", "us", "android", "top-free")]
