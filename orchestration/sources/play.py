@@ -98,7 +98,7 @@ def looks_like_play_list(doc) -> bool:
 
 def parse(doc: list, ctx, chart_date: dt.date | None, request) -> list[ParsedChart]:
     """The one chart of a ``list()`` array. ``ctx`` names the payload in errors (``ctx.error``, ``ctx.source``)."""
-    named = _from_path(ctx)
+    named = _from_path(ctx.source or "", ctx.error)
     country = _agree(ctx, "country", named.get("country"), getattr(request, "country", None))
     chart = _agree(ctx, "chart", named.get("chart"), getattr(request, "chart", None))
     if request is not None and getattr(request, "device", DEVICE) != DEVICE:
@@ -154,23 +154,15 @@ def parse(doc: list, ctx, chart_date: dt.date | None, request) -> list[ParsedCha
 
 def path_hints(source: str | None) -> dict:
     """What a Play file's path promises (country, chart, date), for a payload that did not parse; {} if nothing."""
-
-    class _Quiet:
-        def __init__(self, src):
-            self.source = src
-
-        def error(self, message):
-            return ValueError(message)
-
     try:
-        return _from_path(_Quiet(source or ""))
+        return _from_path(source or "", ValueError)
     except ValueError:
         return {}
 
 
-def _from_path(ctx) -> dict:
-    """Country, chart and date that the file's name (and parent folder) promise; {} for a URL or another name."""
-    source = ctx.source or ""
+def _from_path(source: str, error) -> dict:
+    """Country, chart and date that the file's name (and parent folder) promise; {} for a URL or another name.
+    ``error(message)`` makes the exception raised for a name that promises something impossible."""
     if "://" in source and not source.startswith("file://"):
         return {}
     path = PurePath(urlsplit(source).path if "://" in source else source)
@@ -178,12 +170,12 @@ def _from_path(ctx) -> dict:
     if m:
         cc = path.parent.name
         if not _COUNTRY.match(cc):
-            raise ctx.error(f"a dated Play file must sit in its storefront's folder (play_store/<cc>/{path.name}), "
+            raise error(f"a dated Play file must sit in its storefront's folder (play_store/<cc>/{path.name}), "
                             f"not in {cc!r}")
         try:
             day = dt.datetime.strptime(m["date"] + m["time"], "%Y%m%d%H%M%S").date()
         except ValueError:
-            raise ctx.error(f"the scrape time in the file name {path.name!r} is not a valid time") from None
+            raise error(f"the scrape time in the file name {path.name!r} is not a valid time") from None
         return {"country": cc, "chart": COLLECTIONS[m["collection"]], "date": day}
     m = _RANKINGS.match(path.name)
     if m:
@@ -195,7 +187,7 @@ def _from_path(ctx) -> dict:
         try:
             day = dt.date.fromisoformat(named) if named else None
         except ValueError:
-            raise ctx.error(f"the date in the file name {path.name!r} is not a valid date") from None
+            raise error(f"the date in the file name {path.name!r} is not a valid date") from None
         return {"country": m["cc"], "chart": m["chart"], "date": day}
     return {}
 
