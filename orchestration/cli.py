@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="import saved payload files or archive folders into the raw store and lake")
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument("--no-land", action="store_true", help="only stage the payloads; land them later with `run`")
+    p.add_argument("--chart-date", dest="chart_date", type=_date, default=None,
+                   help="the chart date of every file given, for payloads that carry none (an undated Google Play list())")
 
     p = sub.add_parser("demo", parents=[writer],
                        help="generate the simulated January 2025 demo data, import it and run the pipeline")
@@ -237,7 +239,8 @@ def cmd_import(home: Home, args) -> int:
     run_id = f"import-{uuid.uuid4().hex[:12]}"
     try:
         with lake.session(home) as con:
-            results = ingest.stage_files(con, PayloadStore(home.raw), args.paths, run_id=run_id)
+            results = ingest.stage_files(con, PayloadStore(home.raw), args.paths, run_id=run_id,
+                                         chart_date=getattr(args, "chart_date", None))
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from None
     _print_stage_summary(results)
@@ -276,6 +279,13 @@ def cmd_demo(home: Home, args) -> int:
     out = home.root / "demo_payloads"
     files = demo.generate(out, start=args.start, end=args.end, countries=countries, depth=args.depth)
     print(f"generated {len(files)} SIMULATED payload files in {out} ({args.start}..{args.end}, {len(countries)} storefronts)")
+    from orchestration.sources import demo_play
+
+    play_countries = [c for c in countries if c in demo_play.DEFAULT_COUNTRIES]
+    if play_countries:
+        play_files = demo_play.generate(out, start=args.start, end=args.end, countries=play_countries,
+                                        depth=min(args.depth, demo_play.DEFAULT_DEPTH))
+        print(f"generated {len(play_files)} SIMULATED Google Play payload files ({', '.join(play_countries)})")
     _mark_replay(home, args.start, args.end, countries)
     args.paths, args.no_land = [out], True
     cmd_import(home, args)

@@ -34,9 +34,11 @@ import numpy as np
 import pandas as pd
 
 from orchestration import config
-from orchestration.lib import lake
+from orchestration.lib import lake, repeats
 from orchestration.lib.payload_store import PayloadStore, utcnow
-from orchestration.sources.canonical import ENTRY_FIELDS, RAW_COLUMNS, ChartKey, ParsedChart, PayloadError
+from orchestration.sources.canonical import (ENTRY_FIELDS, RAW_COLUMNS, STORE_DEVICES, ChartKey, ParsedChart,
+                                             PayloadError)
+from orchestration.sources import play
 from orchestration.sources.parsers import parse_payload
 from orchestration.sources.validate import InvalidValue, Limits, validate_charts
 
@@ -48,7 +50,7 @@ _COUNTRY_IN_NAME = re.compile(r"(?:^|[-_/])([a-z]{2})(?=[-_])")
 # chartlake's own file layout, as the demo writes it. Strict on purpose: archive names such as
 # ``games-2026-03-08-us-top-paid.json`` promise nothing and are not checked.
 _CHARTLAKE_NAME = re.compile(
-    r"^(?P<country>[a-z]{2})-(?P<device>iphone|ipad)-(?P<chart>top-free|top-paid|top-grossing)"
+    r"^(?P<country>[a-z]{2})-(?P<device>iphone|ipad|android)-(?P<chart>top-free|top-paid|top-grossing)"
     r"(?:-(?P<date>\d{4}-\d{2}-\d{2}))?\.json$")
 # Payloads stored and looked up per chunk: bounds the bytes held at once and the size of one registry query.
 _STAGE_CHUNK = 256
@@ -98,6 +100,7 @@ def stage(con: duckdb.DuckDBPyConnection, store: PayloadStore, payloads: Iterabl
     max_bytes = config.max_payload_bytes()
     results: list[StageResult] = []
     registry_rows: list[dict] = []
+    repeat_rows: list[dict] = []
     known: set = set()
     looked_up: set[str] = set()
     cache = store.parsed
@@ -116,17 +119,19 @@ def stage(con: duckdb.DuckDBPyConnection, store: PayloadStore, payloads: Iterabl
         looked_up |= batch_hashes
         for i, p in enumerate(chunk):
             res = _stage_one(p, stored.get(i), sidecars.get(i), fetched[i], known, registry_rows, cache,
-                             run_id=run_id, now=now, limits=limits)
+                             run_id=run_id, now=now, limits=limits, repeat_rows=repeat_rows)
             results.append(res)
     if registry_rows:
         df = pd.DataFrame(registry_rows, columns=_REGISTRY_COLUMNS)
         _insert(con, "raw.payloads", df, [(c, None) for c in _REGISTRY_COLUMNS], message,
                 run_id=run_id, payloads=len(registry_rows))
+    # After the registry: a chart registered without its repeats fails the raw check (gaps), never passes wrongly.
+    repeats.record(con, repeat_rows, run_id=run_id, now=now)
     return results
 
 
 def _stage_one(p: PayloadSource, stored, sidecar: dict | None, fetched_at, known: set, registry_rows: list,
-               cache, *, run_id: str, now, limits: Limits) -> StageResult:
+               cache, *, run_id: str, now, limits: Limits, repeat_rows: list | None = None) -> StageResult:
     hint_country, hint_date = _hints(p)
     if stored is None:
         # Nothing to store: record the failure so the partition shows as failed with its URL.
@@ -175,6 +180,8 @@ def _stage_one(p: PayloadSource, stored, sidecar: dict | None, fetched_at, known
             continue
         known.add((sha, c.key))
         registry_rows.append(_registry_row(c, p, fetched_at, run_id, now, res))
+        if repeat_rows is not None:
+            repeat_rows.extend(repeats.rows_for(c, sha))
     if new_keys and _land_parses_as_stage(p):
         cache.put((sha, _parse_context(sidecar)), [_chart_rows(c) for c in charts], res.entry_count)
     return res
@@ -223,6 +230,14 @@ def _land_parses_as_stage(p: PayloadSource) -> bool:
 def _expected_from_name(path: Path) -> dict | None:
     m = _CHARTLAKE_NAME.match(path.name)
     return {"country": m["country"], "device": m["device"], "chart": m["chart"]} if m else None
+
+
+def _store_hint(p: PayloadSource) -> str:
+    """The store of a payload that did not parse: what its request or chartlake-layout name says."""
+    device = getattr(p.request, "device", None) or (p.expect or {}).get("device")
+    if device is None and play.path_hints(p.source):
+        device = play.DEVICE
+    return next((s for s, devices in STORE_DEVICES.items() if device in devices), "apple")
 
 
 def _name_mismatch(p: PayloadSource, charts: list[ParsedChart], sha: str) -> PayloadError | None:
@@ -347,24 +362,27 @@ def _summarise(con, result: LandResult, countries: Sequence[str] | None) -> None
             "failures"].append(failure)
 
 
-def stage_files(con, store: PayloadStore, paths: Iterable[Path], *, run_id: str) -> list[StageResult]:
+def stage_files(con, store: PayloadStore, paths: Iterable[Path], *, run_id: str,
+                chart_date: dt.date | None = None) -> list[StageResult]:
     """Stage saved payload files (Apple v2, legacy, or a known archive layout). Directories are walked.
 
     Only regular files are read: a symbolic link (which could point anywhere, /etc/passwd included), a FIFO or a
     device is refused by name, and so is a file over ``CHARTLAKE_MAX_PAYLOAD_BYTES``, before it is read. Each is
-    registered ``failed`` with its path; the other files of the import go on.
+    registered ``failed`` with its path; the other files of the import go on. ``chart_date`` dates every file
+    (``chartlake import --chart-date``): for payloads with no date of their own, such as an undated Google Play
+    ``list()`` file.
     """
     files = _expand(paths)
     max_bytes = config.max_payload_bytes()
     # Read lazily: ``stage`` holds one chunk of payloads in memory, not the whole import.
-    sources = (_file_source(path, max_bytes) for path in files)
+    sources = (_file_source(path, max_bytes, chart_date) for path in files)
     return stage(con, store, sources, run_id=run_id, message=f"stage {len(files)} files")
 
 
-def _file_source(path: Path, max_bytes: int) -> PayloadSource:
+def _file_source(path: Path, max_bytes: int, chart_date: dt.date | None = None) -> PayloadSource:
     source = PayloadSource(content=None, source=str(path),
                            source_url=(path.absolute() if path.is_symlink() else path.resolve()).as_uri(),
-                           expect=_expected_from_name(path))
+                           expect=_expected_from_name(path), chart_date=chart_date)
     try:
         # O_NOFOLLOW: a file swapped for a link after the walk is refused too; fstat then judges what was opened.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
@@ -483,7 +501,7 @@ def _registry_row(chart, p: PayloadSource, fetched_at, run_id, now, res: StageRe
     key = chart.key if chart is not None else None
     return {
         "payload_sha256": res.sha256 or None,
-        "store": key.store if key else "apple",
+        "store": key.store if key else _store_hint(p),
         "country": key.country if key else res.country,
         "device": key.device if key else getattr(p.request, "device", None) or (p.expect or {}).get("device"),
         "chart": key.chart if key else getattr(p.request, "chart", None) or (p.expect or {}).get("chart"),
@@ -545,11 +563,13 @@ def _hints(p: PayloadSource) -> tuple[str | None, dt.date | None]:
     country = getattr(p.request, "country", None)
     chart_date = p.chart_date
     name = Path(p.source).name.lower() if p.source else ""
+    play_hint = play.path_hints(p.source)  # Play archive names carry their storefront in the folder or name
     if chart_date is None:
-        chart_date = _date_in_path(p.source) or (p.fetched_at.date() if p.fetched_at else None)
+        chart_date = (_date_in_path(p.source) or play_hint.get("date")
+                      or (p.fetched_at.date() if p.fetched_at else None))
     if country is None:
         m = _COUNTRY_IN_NAME.search(name)
-        country = m.group(1) if m else None
+        country = m.group(1) if m else play_hint.get("country")
     return country, chart_date
 
 
@@ -561,6 +581,8 @@ def _date_in_path(source: str | None) -> dt.date | None:
 def _request_from(data: dict | None):
     if not data:
         return None
+    if data.get("device") == play.DEVICE:  # a Google Play fetch: the request a Play source recorded
+        return play.PlayRequest(**data)
     from orchestration.sources.feeds import FeedRequest
 
     return FeedRequest(**data)

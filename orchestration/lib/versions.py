@@ -50,6 +50,9 @@ PARTITIONS: dict[str, tuple[str, ...]] = {
     "mart_breakouts": ("country",),
     "dim_apps": (),
     "dim_countries": (),
+    "dim_products": (),
+    "mart_product_daily_ranks": ("country",),
+    "mart_product_breakouts": ("country",),
 }
 # The grain of each mart (its dbt uniqueness test): rows with the same key in two publishes are "changed" when
 # any other column differs. A mart without a known grain only has rows added and removed.
@@ -60,6 +63,9 @@ GRAINS: dict[str, tuple[str, ...]] = {
     "mart_breakouts": ("chart_id", "app_id", "breakout_date"),
     "dim_apps": ("app_id", "valid_from"),
     "dim_countries": ("code",),
+    "dim_products": ("product_id",),
+    "mart_product_daily_ranks": ("product_id", "country", "chart", "chart_date"),
+    "mart_product_breakouts": ("product_id", "country", "chart"),
 }
 # Columns a mart row shares with raw.chart_entries: how lineage finds the raw rows behind it.
 _RAW_LINK = ("store", "country", "device", "chart", "genre_id", "chart_date", "app_id", "payload_sha256")

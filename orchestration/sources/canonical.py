@@ -9,8 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-STORES = ("apple",)
-DEVICES = ("iphone", "ipad")
+# Devices per store: Apple ranks iPhone and iPad separately; Google Play has one phone chart.
+STORE_DEVICES: dict[str, tuple[str, ...]] = {"apple": ("iphone", "ipad"), "google_play": ("android",)}
+STORES = tuple(STORE_DEVICES)
+DEVICES = STORE_DEVICES["apple"]  # Apple's: what the Apple feed clients and the demo's Apple charts accept
+ALL_DEVICES = tuple(d for devices in STORE_DEVICES.values() for d in devices)
 CHARTS = ("top-free", "top-paid", "top-grossing")
 
 # (column, DuckDB type). Order is the table's column order.
@@ -91,8 +94,9 @@ class ChartKey:
             raise ValueError(f"unknown store {self.store!r}")
         if not (len(self.country) == 2 and self.country.isalpha() and self.country.islower()):
             raise ValueError(f"country must be an ISO 3166-1 alpha-2 code in lower case, got {self.country!r}")
-        if self.device not in DEVICES:
-            raise ValueError(f"unknown device {self.device!r} (expected one of {DEVICES})")
+        if self.device not in STORE_DEVICES[self.store]:
+            raise ValueError(f"unknown device {self.device!r} for store {self.store!r} "
+                             f"(expected one of {STORE_DEVICES[self.store]})")
         if self.chart not in CHARTS:
             raise ValueError(f"unknown chart {self.chart!r} (expected one of {CHARTS})")
 
@@ -110,3 +114,6 @@ class ParsedChart:
     source_format: str = ""
     # The capture time the payload itself records (a feed's ``updated`` timestamp), naive UTC; None: it has none.
     captured_at: dt.datetime | None = None
+    # Positions the payload listed an app already listed higher up (Google Play's scraper pages overlap):
+    # ``{"position", "app_id", "first_rank"}``. They are not entries; ingest records them beside the chart.
+    repeats: list[dict] = field(default_factory=list)

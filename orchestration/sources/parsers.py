@@ -14,6 +14,9 @@ Formats (the ``source_format`` value):
   archive recorded, not charts).
 - ``ohbarye-html-scrape``: ohbarye/finance-app-ranking snapshots, a JSON array of ``{rank,title,developer,url}``
   scraped from the JP Finance (genre 6015) top-free iPhone chart page.
+- ``app-tracker-archive``: lyubimovats/app-tracker day files, one chart per storefront (``sources/app_tracker.py``).
+- ``google-play-list``: Google Play's ``list()`` JSON array, store ``google_play`` (``sources/play.py``, which
+  keys and checks its own charts: package-name ids, repeated apps).
 
 A payload whose top level carries ``"chartlake": {"simulated": true}`` (the demo generator's marker) gets
 ``-simulated`` appended to its format, so simulated rows can never pass for real ones downstream.
@@ -39,6 +42,7 @@ from pathlib import PurePath
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from orchestration.sources import app_tracker, play
 from orchestration.sources.canonical import ENTRY_FIELDS, ChartKey, ParsedChart, PayloadError
 from orchestration.sources.feeds import FeedRequest
 
@@ -46,7 +50,9 @@ APPLE_RSS_V2 = "apple-rss-v2"
 ITUNES_RSS_LEGACY = "itunes-rss-legacy"
 WBGAME_ARCHIVE = "wbgame-archive"
 OHBARYE_HTML_SCRAPE = "ohbarye-html-scrape"
-FORMATS = (APPLE_RSS_V2, ITUNES_RSS_LEGACY, WBGAME_ARCHIVE, OHBARYE_HTML_SCRAPE)
+APP_TRACKER_ARCHIVE = app_tracker.APP_TRACKER_ARCHIVE
+GOOGLE_PLAY_LIST = play.GOOGLE_PLAY_LIST
+FORMATS = (APPLE_RSS_V2, ITUNES_RSS_LEGACY, WBGAME_ARCHIVE, OHBARYE_HTML_SCRAPE, APP_TRACKER_ARCHIVE, GOOGLE_PLAY_LIST)
 SIMULATED_SUFFIX = "-simulated"
 
 STORE = "apple"
@@ -172,8 +178,9 @@ def _unclosed(text: str) -> bool:
 
 _EXPECTED = (
     "expected Apple RSS v2 ({feed: {results: [...]}}), legacy iTunes RSS ({feed: {entry: [...]}}), a WBGame archive "
-    "({date, country, feedType, items: [...]} or {date, datasets: [...]}) or an ohbarye scrape "
-    "([{rank, title, developer, url}, ...])"
+    "({date, country, feedType, items: [...]} or {date, datasets: [...]}), an app-tracker day file "
+    "({date, countries: {cc: [...]}}), an ohbarye scrape ([{rank, title, developer, url}, ...]) or a Google Play "
+    "list() array ([{title, appId, url, ...}, ...])"
 )
 
 
@@ -194,6 +201,8 @@ def _base_format(doc: Any, ctx: _Ctx) -> str:
             raise ctx.error(f"unknown layout: a 'feed' object with keys {sorted(feed)[:12]}; {_EXPECTED}")
         if isinstance(doc.get("datasets"), list) or (isinstance(doc.get("items"), list) and "date" in doc):
             return WBGAME_ARCHIVE
+        if app_tracker.looks_like_app_tracker(doc):
+            return APP_TRACKER_ARCHIVE
         raise ctx.error(f"unknown layout: a JSON object with keys {sorted(doc)[:12]}; {_EXPECTED}")
     if isinstance(doc, list):
         if not doc:
@@ -201,11 +210,15 @@ def _base_format(doc: Any, ctx: _Ctx) -> str:
         first = doc[0]
         if isinstance(first, dict) and {"rank", "title", "url"} <= set(first):
             return OHBARYE_HTML_SCRAPE
+        if play.looks_like_play_list(doc):
+            return GOOGLE_PLAY_LIST
         raise ctx.error(f"unknown layout: a JSON array of {type(first).__name__}; {_EXPECTED}")
     raise ctx.error(f"unknown layout: a JSON {type(doc).__name__} at the top level; {_EXPECTED}")
 
 
 def _is_simulated(doc: Any) -> bool:
+    if isinstance(doc, list) and doc:
+        doc = doc[0]  # a top-level array (Play's list()) has no envelope: the demo marks its first entry
     marker = doc.get("chartlake") if isinstance(doc, dict) else None
     return isinstance(marker, dict) and marker.get("simulated") is True
 
@@ -432,11 +445,21 @@ def _ohbarye_date(ctx: _Ctx) -> dt.date:
     return found
 
 
+def _parse_app_tracker(doc: dict, ctx: _Ctx, chart_date: dt.date | None, request) -> list[ParsedChart]:
+    # One file, every storefront: the request (one chart) cannot describe it, so each storefront keys itself.
+    day = _resolve_date(ctx, chart_date, _payload_date(ctx, doc.get("date"), "date"))
+    return [_build_chart(ctx, {**key, "chart_date": day}, [{**r, "rank": _rank(ctx, r["rank"], f"{where}[{i}]")}
+                                                           for i, r in enumerate(rows)], where)
+            for key, rows, where in app_tracker.charts(doc, ctx)]
+
+
 _PARSERS: dict[str, Callable[..., list[ParsedChart]]] = {
     APPLE_RSS_V2: _parse_v2,
     ITUNES_RSS_LEGACY: _parse_legacy,
     WBGAME_ARCHIVE: _parse_wbgame,
     OHBARYE_HTML_SCRAPE: _parse_ohbarye,
+    APP_TRACKER_ARCHIVE: _parse_app_tracker,
+    GOOGLE_PLAY_LIST: play.parse,
 }
 
 

@@ -22,6 +22,10 @@ EXPECTED_ASSETS = {
     "marts/dim_apps": "marts",
     "marts/dim_countries": "reference",
     "marts/watchlist": "reference",
+    "marts/product_apps": "reference",
+    "marts/dim_products": "marts",
+    "marts/mart_product_daily_ranks": "marts",
+    "marts/mart_product_breakouts": "marts",
     "serving/chartlake": "serving",
 }
 
@@ -43,7 +47,8 @@ def test_raw_feeds_dbt_source_and_serving_reads_the_marts():
     serving = graph.get(dg.AssetKey(["serving", "chartlake"]))
     assert {k.to_user_string() for k in serving.parent_keys} == {
         "marts/fct_chart_entries", "marts/mart_daily_rankings", "marts/mart_daily_country_summary",
-        "marts/mart_breakouts", "marts/dim_apps", "marts/dim_countries"}
+        "marts/mart_breakouts", "marts/dim_apps", "marts/dim_countries", "marts/dim_products",
+        "marts/mart_product_daily_ranks", "marts/mart_product_breakouts"}
 
 
 def test_checks_are_attached_to_their_assets():

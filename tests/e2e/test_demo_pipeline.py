@@ -119,3 +119,28 @@ def test_every_check_is_green_after_the_demo(demo_home):
     assert {"raw_chart_quality", "marts_quality", "serving_freshness"} <= names, names
     failed = sorted(k for k, (_, passed) in latest.items() if not passed)
     assert failed == [], failed
+
+
+def test_cross_store_questions_in_the_published_marts(demo_home):
+    """Issue 14: the demo publishes both stores, and RedNote's product row shows both."""
+    con = _serving(demo_home)
+    try:
+        stores = con.execute("select store, device, count(distinct country) from analytics.fct_chart_entries "
+                             "group by all order by all").fetchall()
+        assert stores == [("apple", "ipad", 4), ("apple", "iphone", 4), ("google_play", "android", 4)]
+        red = con.execute("select apple_app_id, google_play_app_id, stores_charted from analytics.dim_products "
+                          "where product_id = 'rednote'").fetchall()
+        assert red == [("741292507", "com.xingin.xhs", 2)]
+        # Play follows the App Store by two days: its rank on day d is the App Store's of d - 2.
+        ranks = dict(((d, (a, p)) for d, a, p in con.execute(
+            "select chart_date, apple_rank, google_play_rank from analytics.mart_product_daily_ranks "
+            "where product_id = 'rednote' and country = 'us' and chart = 'top-free'").fetchall()))
+        for d in (dt.date(2025, 1, 14), dt.date(2025, 1, 15), dt.date(2025, 1, 16)):
+            assert ranks[d][1] == ranks[d - dt.timedelta(days=2)][0], (d, ranks)
+        both = con.execute("select country, apple_breakout_date, google_play_breakout_date, "
+                           "google_play_days_after_apple from analytics.mart_product_breakouts "
+                           "where product_id = 'rednote' and chart = 'top-free' and broke_out_on_both_stores "
+                           "order by country").fetchall()
+        assert "us" in {c for c, *_ in both} and all(lag == 2 for *_, lag in both), both
+    finally:
+        con.close()

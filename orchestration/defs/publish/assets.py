@@ -24,6 +24,10 @@ MARTS = {
     "mart_breakouts": serving.MartSpec("marts.mart_breakouts", ("country",)),
     "dim_apps": serving.MartSpec("marts.dim_apps"),
     "dim_countries": serving.MartSpec("marts.dim_countries"),
+    # Cross-store marts (models/marts/cross_store): rebuilt whole, held back per country like the breakouts.
+    "dim_products": serving.MartSpec("marts.dim_products"),
+    "mart_product_daily_ranks": serving.MartSpec("marts.mart_product_daily_ranks", ("country",)),
+    "mart_product_breakouts": serving.MartSpec("marts.mart_product_breakouts", ("country",)),
 }
 
 

@@ -42,6 +42,7 @@ def raw_quarantined_payloads(context: dg.AssetExecutionContext, chartlake: Chart
     and publish keeps that country-day's last good rows. A payload that did not parse holds its country-day back
     too. The day's entries are replaced in one lake commit; GX results and Data Docs go to ``quality/raw/<date>/``.
     """
+    from orchestration.lib import repeats
     from orchestration.lib.quality.raw import HISTORY_DAYS, read_history, run_raw_day
 
     day = dt.date.fromisoformat(context.partition_key)
@@ -50,8 +51,9 @@ def raw_quarantined_payloads(context: dg.AssetExecutionContext, chartlake: Chart
         today = audit.current_raw_rows(con, day, newest=True)
         history = read_history(con, day, HISTORY_DAYS)
         failed = audit.failed_payloads(con, day)
+        recorded_repeats = repeats.read_day(con, day)
     # Every country in one run of the suite: the cost follows the day's rows, not its number of countries.
-    checked = run_raw_day(today, chart_date=day, history=history)
+    checked = run_raw_day(today, chart_date=day, history=history, repeats=recorded_repeats)
     del history
     out_dir = home.quality / "raw" / day.isoformat()
     checked.save(out_dir)

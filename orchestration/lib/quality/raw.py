@@ -32,11 +32,12 @@ from orchestration.lib import audit
 from orchestration.lib.quality import engine
 from orchestration.lib.quality.engine import CHART_KEY, blocking, warning
 from orchestration.lib.quality.result import MAX_LISTED, ExpectationOutcome, SuiteResult, render_html
-from orchestration.sources.canonical import CHARTS, DEVICES, RAW_COLUMNS, STORES
+from orchestration.sources.canonical import ALL_DEVICES, CHARTS, RAW_COLUMNS, STORES
 
 SUITE = "raw_chart_entries"
 # Apple ids are positive integers; a leading zero only appears in made-up ids (WBGame's "0000000001" sample).
-APP_ID_REGEX = r"^[1-9][0-9]{0,11}$"
+# Google Play's ids are package names (com.xingin.xhs); the parsers hold each store to its own form.
+APP_ID_REGEX = r"^(?:[1-9][0-9]{0,11}|[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+)$"
 # The legacy iTunes feed serves up to 200 entries, the v2 feed 100: nothing larger is a real chart.
 MAX_CHART_DEPTH = 200
 # Real feeds come back a few entries short of the limit (paid charts: 95-99 of 100), never a tenth of it.
@@ -125,6 +126,7 @@ def run_raw_suite(
     previous_day: pd.DataFrame | None = None,
     recent_app_ids: Iterable[str] | None = None,
     new_app_share_range: tuple[float, float] = DEFAULT_NEW_APP_SHARE_RANGE,
+    repeats: pd.DataFrame | None = None,
 ) -> SuiteResult:
     """Validate one country-day of raw rows. Never raises: an exception is recorded as a failed run.
 
@@ -133,7 +135,7 @@ def run_raw_suite(
     from each chart's ``source_url`` (``limit=N`` or ``/N/apps.json``); unknown, only 1..200 is required.
     ``previous_payload_hashes`` / ``previous_day`` (the previous day's raw rows of this country) enable the
     stale-feed warnings; ``recent_app_ids`` (app ids in this country's charts over the previous 7 days) enables
-    the new-app-share warning.
+    the new-app-share warning. ``repeats``: the day's recorded repeats (``lib.repeats.read_day``).
     """
 
     def past() -> _Past:
@@ -145,7 +147,7 @@ def run_raw_suite(
             recent_app_ids=None if recent_app_ids is None else {(country, str(a)) for a in recent_app_ids},
         )
 
-    check = _run(df, chart_date, country, past, depth_tolerance, new_app_share_range)
+    check = _run(df, chart_date, country, past, depth_tolerance, new_app_share_range, repeats)
     result = check.results[country]
     result.gx_results = check.gx_results  # one country: the day's GX pages are its own
     return result
@@ -158,13 +160,16 @@ def run_raw_day(
     history: pd.DataFrame | None = None,
     depth_tolerance: float = DEFAULT_DEPTH_TOLERANCE,
     new_app_share_range: tuple[float, float] = DEFAULT_NEW_APP_SHARE_RANGE,
+    repeats: pd.DataFrame | None = None,
 ) -> RawDayCheck:
     """Validate every country of one day's raw rows in one run of the suite; one ``SuiteResult`` per country.
 
     Each row is checked under its own ``country``. ``history``: the current raw rows of the days before
     (``read_history``; at least ``HISTORY_COLUMNS``). From it, per country: the depth each device/chart had at most
     (the expected depth; without history it is read from ``source_url``), the previous day's payloads and rankings
-    (stale feed) and the app ids of the week (new-app share). Never raises: an exception fails every country.
+    (stale feed) and the app ids of the week (new-app share). ``repeats``: the day's recorded repeats
+    (``lib.repeats.read_day``): a chart's positions are its rows plus its repeats, so the gaps they leave in its
+    ranks pass, with a warning. Never raises: an exception fails every country.
     """
 
     def past() -> _Past:
@@ -181,7 +186,7 @@ def run_raw_day(
             recent_app_ids=set(zip(recent["country"], recent["app_id"].map(str))) if len(hist) else None,
         )
 
-    return _run(df, chart_date, None, past, depth_tolerance, new_app_share_range)
+    return _run(df, chart_date, None, past, depth_tolerance, new_app_share_range, repeats)
 
 
 def read_history(con, day: dt.date, days: int = HISTORY_DAYS) -> pd.DataFrame:
@@ -203,7 +208,7 @@ def usual_depths(history: pd.DataFrame) -> dict[str, dict[str, int]]:
     return out
 
 
-def _run(df, chart_date, country: str | None, past_fn, depth_tolerance, share_range) -> RawDayCheck:
+def _run(df, chart_date, country: str | None, past_fn, depth_tolerance, share_range, repeats=None) -> RawDayCheck:
     """The suite over ``df``: under ``country`` for every row, or (None) each row under its own country."""
     started = time.perf_counter()
     day = engine.to_date(chart_date)
@@ -218,7 +223,7 @@ def _run(df, chart_date, country: str | None, past_fn, depth_tolerance, share_ra
             raise ValueError(f"chart_date {chart_date!r} is not a date")
         gx_version = engine.gx_version()
         past = past_fn()
-        rows = _rows_frame(df, day, partition)
+        rows = _rows_frame(df, day, partition, _repeat_counts(repeats))
         if partitions:  # an empty day has no country to pass or fail; one empty country fails has_rows
             for p, keys in rows.groupby(PARTITION)[CHART_KEY].unique().items():
                 charts[p] = sorted(keys)
@@ -330,8 +335,8 @@ def _row_rules(countries: list[str]) -> list[engine.Rule]:
     rules += [
         blocking("store_known", e.ExpectColumnValuesToBeInSet(column="store", value_set=list(STORES)),
                  "marts are keyed by store; an unknown store would be a new, unaudited dimension value"),
-        blocking("device_known", e.ExpectColumnValuesToBeInSet(column="device", value_set=list(DEVICES)),
-                 "only iphone and ipad charts exist; anything else is a parser bug"),
+        blocking("device_known", e.ExpectColumnValuesToBeInSet(column="device", value_set=list(ALL_DEVICES)),
+                 "only iphone, ipad and android charts exist; anything else is a parser bug"),
         blocking("chart_known", e.ExpectColumnValuesToBeInSet(column="chart", value_set=list(CHARTS)),
                  "only top-free, top-paid and top-grossing exist; anything else is a parser bug"),
         # A day's run files each row under its own country; a frame filed under one country (run_raw_suite) is
@@ -351,9 +356,10 @@ def _row_rules(countries: list[str]) -> list[engine.Rule]:
                  "an app listed twice in one chart means the payload was mis-parsed or spliced"),
         blocking("rank_within_chart_size",
                  e.ExpectColumnPairValuesAToBeGreaterThanB(column_A="chart_size", column_B="rank", or_equal=True),
-                 "with unique ranks starting at 1, rank <= entries means ranks are 1..N with no gap"),
+                 "with unique ranks starting at 1, rank <= entries (+ recorded repeats) means ranks are 1..N with "
+                 "no gap but the positions a recorded repeat took"),
         blocking("app_id_well_formed", e.ExpectColumnValuesToMatchRegex(column="app_id", regex=APP_ID_REGEX),
-                 "app ids join every mart to dim_apps; Apple ids are positive integers"),
+                 "app ids join every mart to dim_apps; Apple ids are positive integers, Play's package names"),
         warning("app_name_present", e.ExpectColumnValuesToNotBeNull(column="app_name"),
                 "a nameless entry still ranks, but the marts and BI will show a blank app"),
     ]
@@ -369,6 +375,10 @@ def _chart_rules(*, stale_hashes: bool, stale_ranking: bool, new_apps: bool, sha
         blocking("chart_depth_at_most_expected",
                  e.ExpectColumnPairValuesAToBeGreaterThanB(column_A="max_entries", column_B="entries", or_equal=True),
                  "more entries than requested means payloads were merged or a limit was ignored"),
+        warning("no_recorded_repeats",
+                e.ExpectColumnValuesToBeBetween(column="recorded_repeats", min_value=0, max_value=0),
+                "the payload listed an app twice (Play's scraper pages overlap): the first listing ranks, the repeat "
+                "is dropped and recorded, so the chart is usable but has a gap in its ranks"),
         warning("one_payload_per_chart",
                 e.ExpectColumnValuesToBeBetween(column="payloads_for_chart", min_value=1, max_value=1),
                 "a same-day re-fetch is legal (staging keeps the latest) but usually means a retried load"),
@@ -402,7 +412,17 @@ def _chart_rules(*, stale_hashes: bool, stale_ranking: bool, new_apps: bool, sha
     return rules
 
 
-def _rows_frame(df: pd.DataFrame, day: dt.date, partition: pd.Series) -> pd.DataFrame:
+def _repeat_counts(repeats: pd.DataFrame | None) -> dict[tuple[str, str], int]:
+    """Recorded repeats per (chart label, payload)."""
+    if repeats is None or repeats.empty:
+        return {}
+    labels = engine.chart_labels(repeats)
+    counts = pd.Series(1, index=repeats.index).groupby([labels, repeats["payload_sha256"].astype(str)]).sum()
+    return {(str(label), str(sha)): int(n) for (label, sha), n in counts.items()}
+
+
+def _rows_frame(df: pd.DataFrame, day: dt.date, partition: pd.Series,
+                repeat_counts: dict[tuple[str, str], int] | None = None) -> pd.DataFrame:
     """The input plus helper columns: partition, chart label, chart size and the date offset from the partition."""
     rows = df.copy()
     for col in ("store", "country", "device", "chart", "chart_date", "rank", "app_id", "payload_sha256", "app_name",
@@ -415,6 +435,10 @@ def _rows_frame(df: pd.DataFrame, day: dt.date, partition: pd.Series) -> pd.Data
     rows["payload_sha256"] = rows["payload_sha256"].astype(object).where(rows["payload_sha256"].notna(), None)
     group = [rows[CHART_KEY], rows["payload_sha256"].fillna("")]
     rows["chart_size"] = rows.groupby(group, dropna=False)[CHART_KEY].transform("size").astype("int64")
+    repeat_counts = repeat_counts or {}
+    keys = list(zip(rows[CHART_KEY], rows["payload_sha256"].fillna("")))
+    rows["recorded_repeats"] = np.array([repeat_counts.get(k, 0) for k in keys], dtype="int64") if len(rows) else 0
+    rows["chart_size"] = rows["chart_size"] + rows["recorded_repeats"]
     codes, uniques = pd.factorize(rows["chart_date"], use_na_sentinel=True)  # a day has few distinct dates
     offsets = np.array([_offset(v, day) for v in uniques] + [math.nan], dtype="float64")
     rows["chart_date_offset_days"] = offsets[np.where(codes < 0, len(uniques), codes)]
@@ -435,7 +459,7 @@ def _date_mask(s: pd.Series, keep) -> np.ndarray:
 
 _CHART_COLUMNS = [CHART_KEY, "payload_sha256", PARTITION, "entries", "expected_depth", "min_entries", "max_entries",
                   "payloads_for_chart", "payload_seen_previous_day", "same_ranking_as_previous_day", "frozen_ranking",
-                  "frozen_short_ranking", "new_app_share"]
+                  "frozen_short_ranking", "new_app_share", "recorded_repeats"]
 
 
 def _charts_frame(rows: pd.DataFrame, past: _Past, tolerance: float) -> pd.DataFrame:
@@ -486,6 +510,7 @@ def _charts_frame(rows: pd.DataFrame, past: _Past, tolerance: float) -> pd.DataF
             "frozen_ranking": same and entries >= STALE_MIN_ENTRIES,
             "frozen_short_ranking": same and entries < STALE_MIN_ENTRIES,
             "new_app_share": float(c["new"]) / int(c["named"]) if int(c["named"]) else 0.0,
+            "recorded_repeats": int(first["recorded_repeats"]),
         })
     return pd.DataFrame(out, columns=_CHART_COLUMNS)
 
