@@ -171,8 +171,8 @@ def cmd_run(home: Home, args) -> int:
 def cmd_status(home: Home, args) -> int:
     from orchestration.lib import lake
 
-    if not home.lake_catalog.exists():
-        print(f"no lake yet at {home.lake}")
+    if not lake.exists(home):
+        print(f"no lake yet at {lake.lake_config(home).describe()}")
         return 0
     with lake.session(home, read_only=True) as con:
         for line in con.execute("""

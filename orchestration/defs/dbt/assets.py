@@ -113,7 +113,7 @@ def rebuild_until(home, window_end):
 
     from orchestration.lib import lake
 
-    if not home.lake_catalog.exists():
+    if not lake.exists(home):
         return window_end
     with lake.session(home, read_only=True) as con:
         newest = con.execute("select max(chart_date) from raw.chart_entries").fetchone()[0]
