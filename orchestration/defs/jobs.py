@@ -26,9 +26,9 @@ warehouse_job = dg.define_asset_job(
 def instance_for(home: Home) -> dg.DagsterInstance:
     """The home's persistent Dagster instance (``<home>/dagster``), shared with ``make ui``."""
     dagster_home = home.root / "dagster"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    if not (dagster_home / "dagster.yaml").exists():
-        (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    from orchestration.defs.instance import ensure_dagster_yaml
+
+    ensure_dagster_yaml(dagster_home)  # PostgreSQL storage and one-slot pools when CHARTLAKE_DAGSTER_PG_URL is set
     return dg.DagsterInstance.from_config(str(dagster_home))
 
 
@@ -43,6 +43,12 @@ def run_range(home: Home, start: dt.date, end: dt.date, *, raw_only: bool = Fals
     raw = defs.resolve_job_def("raw_job")
     landed_any = False
     day = start
+    from orchestration.defs.raw import parallel
+
+    if (workers := parallel.max_concurrent()) > 1:
+        days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+        results = parallel.land_days(days, instance=instance, workers=workers, quiet=QUIET, log=log)
+        landed_any, ok, day = any(results.values()), all(results.values()), end + dt.timedelta(days=1)
     while day <= end:
         res = raw.execute_in_process(
             partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET,

@@ -13,6 +13,7 @@ import datetime as dt
 
 import dagster as dg
 
+from orchestration.defs.instance import POOL_QUARANTINE
 from orchestration.defs.raw.assets import RAW_CHART_ENTRIES
 from orchestration.defs.raw.partitions import daily_partitions
 from orchestration.defs.resources import ChartlakeHome
@@ -23,6 +24,7 @@ from orchestration.lib import audit, lake
     asset=RAW_CHART_ENTRIES,
     name="raw_chart_quality",
     partitions_def=daily_partitions,
+    pool=POOL_QUARANTINE,  # replaces the day's rows of raw.quarantined_payloads: one writer at a time
     blocking=False,
     description="GX raw suite per country (one run for the day's countries): ranks 1..N contiguous, no duplicate "
     "rank/app, depth, app ids, country, chart date; stale feed and new-app share as warnings. Failing countries "
