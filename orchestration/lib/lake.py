@@ -224,7 +224,10 @@ def prepare(con: duckdb.DuckDBPyConnection, home: Home, config: LakeConfig | Non
 
 def exists(home: Home) -> bool:
     """Whether the home's lake has a catalog yet (a SQLite file, or DuckLake's tables in Postgres)."""
-    config = lake_config(home)
+    return exists_at(home, lake_config(home))
+
+
+def exists_at(home: Home, config: LakeConfig) -> bool:
     if config.is_sqlite:
         return config.sqlite_file.exists()
     con = duckdb.connect(":memory:")

@@ -86,38 +86,49 @@ def _run_pg(cmd: list[str], runas: str | None) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
+@contextlib.contextmanager
+def start_postgres(bin_dir: Path):
+    """A throwaway PostgreSQL server on 127.0.0.1 (also used by benchmarks/multiwriter.py)."""
+    runas = None
+    # Not under pytest's base temp: that is private to this user (0700) and pytest resets its mode, while the
+    # server may have to run as another user.
+    root = Path(tempfile.mkdtemp(prefix="chartlake-pg-"))
+    if os.geteuid() == 0:
+        pwd.getpwnam("postgres")  # KeyError: no user to run the server as
+        runas = "postgres"
+        shutil.chown(root, "postgres")
+    server = PostgresServer(bin_dir, root / "data", free_port(), runas)
+    try:
+        init = _run_pg([str(bin_dir / "initdb"), "-D", str(server.data), "-U", PG_USER, "--auth=trust", "-E", "UTF8",
+                        "--no-sync"], runas)
+        if init.returncode != 0:
+            raise RuntimeError(f"initdb failed: {init.stdout}{init.stderr}")
+        # fsync off: a test server, thrown away at the end; kill -9 of a *client* is what the tests exercise.
+        opts = (f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 "
+                "-c synchronous_commit=off")
+        start = server.pg_ctl("-o", opts, "-l", str(root / "server.log"), "-w", "-t", "60", "start")
+        if start.returncode != 0:
+            raise RuntimeError(f"pg_ctl start failed: {start.stdout}{start.stderr}\n{(root / 'server.log').read_text()}")
+        yield server
+    finally:
+        server.pg_ctl("-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> PostgresServer:
     bin_dir = postgres_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin: install Debian's `postgresql` "
                     "package (.ci/run does)")
-    runas = None
-    # Not under pytest's base temp: that is private to this user (0700) and pytest resets its mode, while the
-    # server may have to run as another user.
-    root = Path(tempfile.mkdtemp(prefix="chartlake-pg-"))
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
             pytest.skip("running as root and there is no `postgres` user to run the server as (Debian's package "
                         "creates it)")
-        runas = "postgres"
-        shutil.chown(root, "postgres")
-    server = PostgresServer(bin_dir, root / "data", free_port(), runas)
-    init = _run_pg([str(bin_dir / "initdb"), "-D", str(server.data), "-U", PG_USER, "--auth=trust", "-E", "UTF8",
-                    "--no-sync"], runas)
-    assert init.returncode == 0, f"initdb failed: {init.stdout}{init.stderr}"
-    # fsync off: a test server, thrown away at the end; kill -9 of a *client* is what the tests exercise.
-    opts = (f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 "
-            "-c synchronous_commit=off")
-    start = server.pg_ctl("-o", opts, "-l", str(root / "server.log"), "-w", "-t", "60", "start")
-    assert start.returncode == 0, f"pg_ctl start failed: {start.stdout}{start.stderr}\n{(root / 'server.log').read_text()}"
-    try:
+    with start_postgres(bin_dir) as server:
         yield server
-    finally:
-        server.pg_ctl("-m", "immediate", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass
