@@ -34,6 +34,9 @@ def instance_yaml(env=None) -> str:
         lines += [
             "storage:", "  postgres:", "    postgres_url:", f"      env: {DAGSTER_PG_ENV}",
             "concurrency:", "  pools:", "    default_limit: 1", "  runs:", f"    max_concurrent_runs: {max_runs}",
+            # Two runs of one day could both find a payload not yet landed and land it twice: one run per partition.
+            "    tag_concurrency_limits:", "      - key: dagster/partition", "        value:",
+            "          applyLimitPerUniqueValue: true", "        limit: 1",
         ]
     return "\n".join(lines) + "\n"
 

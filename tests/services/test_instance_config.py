@@ -9,6 +9,7 @@ def test_instance_yaml_is_sqlite_by_default_and_postgres_with_pools_when_configu
     assert "storage" not in instance_config.instance_yaml({}) and "pools" not in instance_config.instance_yaml({})
     pg = instance_config.instance_yaml({"CHARTLAKE_DAGSTER_PG_URL": "postgresql://d@h/dagster"})
     assert "postgres_url:\n      env: CHARTLAKE_DAGSTER_PG_URL" in pg and "default_limit: 1" in pg
+    assert "key: dagster/partition" in pg and "applyLimitPerUniqueValue: true" in pg
     # A file chartlake wrote follows the configuration; one a person edited is left alone.
     path = instance_config.ensure_dagster_yaml(tmp_path, {})
     instance_config.ensure_dagster_yaml(tmp_path, {"CHARTLAKE_DAGSTER_PG_URL": "x"})
