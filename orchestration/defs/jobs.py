@@ -45,10 +45,9 @@ def run_range(home: Home, start: dt.date, end: dt.date, *, raw_only: bool = Fals
     day = start
     from orchestration.defs.raw import parallel
 
-    if (workers := parallel.max_concurrent()) > 1:
-        days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-        results = parallel.land_days(days, instance=instance, workers=workers, quiet=QUIET, log=log)
-        landed_any, ok, day = any(results.values()), all(results.values()), end + dt.timedelta(days=1)
+    if (workers := parallel.max_concurrent()) > 1:  # append every day first, N at a time; the loop then records them
+        if not parallel.land_window(start, end, instance=instance, workers=workers, quiet=QUIET):
+            log(f"raw {start}..{end}: parallel landing failed for some days (see the raw_parallel_job run)")
     while day <= end:
         res = raw.execute_in_process(
             partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET,

@@ -30,14 +30,25 @@ def test_parallel_raw_runs_on_a_postgres_instance(service_lake, postgres_server,
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
     assert jobs.run_range(home, days[0], days[-1], raw_only=True, instance=instance)
 
+    (fan_out,) = instance.get_run_records(dg.RunsFilter(job_name="raw_parallel_job"))
+    assert fan_out.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+    # One step per day, and at some moment more than one of them was landing (separate processes, one run).
+    starts = {e.step_key: e.timestamp for e in instance.all_logs(fan_out.dagster_run.run_id,
+                                                                  of_type=dg.DagsterEventType.STEP_START)}
+    ends = {e.step_key: e.timestamp for e in instance.all_logs(fan_out.dagster_run.run_id,
+                                                                of_type=dg.DagsterEventType.STEP_SUCCESS)}
+    landers = sorted(k for k in starts if k.startswith("land_one_day"))
+    assert len(landers) == len(days) and set(landers) <= set(ends)
+    spans = sorted((starts[k], ends[k]) for k in landers)
+    assert max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans) >= 2, spans
+    with lake.session(home, read_only=True) as con:
+        landed_by = {r for (r,) in con.execute("select distinct run_id from raw.chart_entries").fetchall()}
+    assert landed_by == {fan_out.dagster_run.run_id}  # the per-day runs found nothing left to land
     runs = instance.get_run_records(dg.RunsFilter(job_name="raw_job"))
     assert sorted(r.dagster_run.tags["dagster/partition"] for r in runs) == [d.isoformat() for d in days]
     assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-    # Runs overlapped: at some moment more than one raw run was in progress.
-    spans = sorted((r.start_time, r.end_time) for r in runs)
-    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), spans
     # ... and they are in Postgres, where a webserver or another worker sees them.
-    assert postgres_server.query(dagster_db, "select count(*) from runs where status = 'SUCCESS'")[0][0] == len(days)
+    assert postgres_server.query(dagster_db, "select count(*) from runs where status = 'SUCCESS'")[0][0] == len(days) + 1
     with lake.session(home, read_only=True) as con:
         assert con.execute("select count(*) from raw.chart_entries").fetchone()[0] == expected
         assert _duplicates(con) == []
