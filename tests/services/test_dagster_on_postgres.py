@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 def test_parallel_raw_runs_on_a_postgres_instance(service_lake, postgres_server, monkeypatch):
     home = service_lake.home
     dagster_db = postgres_server.create_database("dagster")
-    monkeypatch.setenv("CHARTLAKE_DAGSTER_PG_URL", postgres_server.uri(dagster_db))
+    # SQLAlchemy's plain postgresql:// now means psycopg 3; dagster-postgres ships psycopg2.
+    monkeypatch.setenv("CHARTLAKE_DAGSTER_PG_URL", postgres_server.uri(dagster_db).replace("postgresql://", "postgresql+psycopg2://"))
     monkeypatch.setenv("CHARTLAKE_RAW_MAX_CONCURRENT", "4")
     days = [START + dt.timedelta(days=i) for i in range(8)]
     expected = _stage(home, len(days), depth=20)

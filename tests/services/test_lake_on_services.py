@@ -30,8 +30,9 @@ pytestmark = pytest.mark.slow
 
 LANDER = Path(__file__).with_name("lander.py")
 START = dt.date(2025, 1, 1)
-# Lineage of the run itself (which run, when it ran): differs between any two runs, whatever the catalog.
-RUN_COLUMNS = {"run_id", "ingested_at", "fetched_at", "registered_at", "checked_at"}
+# Lineage of the run itself (which run, when it ran, and the imported file's path under its home): differs between
+# any two homes, whatever the catalog.
+RUN_COLUMNS = {"run_id", "ingested_at", "fetched_at", "registered_at", "checked_at", "source_url"}
 CHART_KEY = "store, country, device, chart, genre_id, chart_date"
 
 
