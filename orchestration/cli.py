@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("keys", metavar="KEY", nargs="+", help="column=value pairs that pick one row, e.g. country=us rank=1")
     p.add_argument("--as-of", dest="as_of", metavar="PUBLISH_ID|TIMESTAMP", help="the row as of that publish")
 
+    p = sub.add_parser("migrate-catalog", help="copy the lake's SQLite catalog, with its history, into an empty "
+                                               "PostgreSQL database (then set CHARTLAKE_LAKE_CATALOG)")
+    p.add_argument("--to", dest="dsn", required=True, metavar="DSN", help="libpq DSN or postgresql:// URI")
+
     args = parser.parse_args(argv)
     try:
         _check_args(args)
@@ -359,8 +363,8 @@ def _within_partitions(dates) -> tuple[dt.date | None, dt.date | None, list[dt.d
 def cmd_status(home: Home, args) -> int:
     from orchestration.lib import lake
 
-    if not home.lake_catalog.exists():
-        print(f"no lake yet at {home.lake}")
+    if not lake.exists(home):
+        print(f"no lake yet at {lake.lake_config(home).describe()}")
         return 0
     with lake.session(home, read_only=True) as con:
         for line in con.execute("""
@@ -462,6 +466,20 @@ def _top5(con):
         where country='us' and device='iphone' and chart='top-free' and chart_date=date '2025-01-14'
           {"and genre_id is null" if not has_marts else ""}
         order by rank limit 5""").fetchall()
+
+
+def cmd_migrate_catalog(home: Home, args) -> int:
+    from orchestration.lib import lake, migrate
+
+    try:
+        res = migrate.migrate_catalog(home, args.dsn)
+    except (migrate.MigrateError, lake.LakeError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"copied {res.tables} catalog tables ({res.catalog_rows} rows, {res.snapshots} snapshots) to "
+          f"{res.target.describe()}; {len(res.lake_rows)} lake tables verified row for row")
+    print(f"now set CHARTLAKE_LAKE_CATALOG='{lake.mask(args.dsn)}' for every chartlake process and dbt "
+          f"(the SQLite file is unchanged: unset it to go back)")
+    return 0
 
 
 def cmd_versions(home: Home, args) -> int:
@@ -576,7 +594,8 @@ def cmd_lineage(home: Home, args) -> int:
 
 
 COMMANDS = {"setup": cmd_setup, "import": cmd_import, "demo": cmd_demo, "run": cmd_run, "status": cmd_status,
-            "versions": cmd_versions, "query": cmd_query, "diff": cmd_diff, "lineage": cmd_lineage}
+            "versions": cmd_versions, "query": cmd_query, "diff": cmd_diff, "lineage": cmd_lineage,
+            "migrate-catalog": cmd_migrate_catalog}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,6 +10,8 @@ from orchestration.defs.publish.assets import serving_chartlake
 from orchestration.defs.publish.checks import freshness_job, freshness_schedule, serving_freshness
 from orchestration.defs.quality.checks import marts_quality
 from orchestration.defs.raw.assets import raw_chart_entries, raw_payload_versions, raw_payloads
+from orchestration.defs.raw.checks import raw_no_duplicate_positions
+from orchestration.defs.raw.parallel import raw_parallel_job
 from orchestration.defs.raw.quarantine import raw_quarantined_payloads
 from orchestration.defs.raw.schedules import daily_job, daily_schedule
 from orchestration.defs.raw.sensors import inbox_sensor
@@ -20,8 +22,8 @@ from orchestration.defs.versions.schedules import lake_maintenance_schedule
 defs = dg.Definitions(
     assets=[raw_payloads, raw_chart_entries, raw_quarantined_payloads, raw_payload_versions, chartlake_dbt_assets,
             serving_chartlake],
-    asset_checks=[marts_quality, serving_freshness],
-    jobs=[raw_job, warehouse_job, daily_job, freshness_job, lake_maintenance_job],
+    asset_checks=[raw_no_duplicate_positions, marts_quality, serving_freshness],
+    jobs=[raw_job, raw_parallel_job, warehouse_job, daily_job, freshness_job, lake_maintenance_job],
     schedules=[daily_schedule, freshness_schedule, lake_maintenance_schedule],
     sensors=[inbox_sensor],
     executor=writer_executor,  # every run holds the home's writer lock (one writer per home)

@@ -41,11 +41,10 @@ def instance_for(home: Home) -> dg.DagsterInstance:
     instance makes creation one at a time, whoever holds the writer lock (``status`` opens it too).
     """
     root = dagster_home(home)
+    from orchestration.defs.instance import ensure_dagster_yaml
+
     with home_lock.file_lock(root / ".instance.lock"):
-        if not (root / "dagster.yaml").exists():
-            tmp = root / ".dagster.yaml.tmp"
-            tmp.write_text("telemetry:\n  enabled: false\n")
-            tmp.replace(root / "dagster.yaml")
+        ensure_dagster_yaml(root)  # PostgreSQL storage and one-slot pools when CHARTLAKE_DAGSTER_PG_URL is set
         return dg.DagsterInstance.from_config(str(root))
 
 
@@ -62,6 +61,11 @@ def run_range(home: Home, start: dt.date, end: dt.date, *, raw_only: bool = Fals
     ok = True
     raw = defs.resolve_job_def(RAW_JOB)
     landed_any = False
+    from orchestration.defs.raw import parallel
+
+    if (workers := parallel.max_concurrent()) > 1:  # append every day first, N at a time; the loop then records them
+        if not parallel.land_window(start, end, instance=instance, workers=workers, quiet=QUIET, tags=tags):
+            log(f"raw {start}..{end}: parallel landing failed for some days (see the raw_parallel_job run)")
     for day in sorted(days) if days is not None else _each_day(start, end):
         res = raw.execute_in_process(
             partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET,

@@ -1,10 +1,20 @@
-"""The one place that opens DuckDB connections to the lake.
+"""The one place that opens DuckDB connections to the lake, and the one that builds its ATTACH.
 
-DuckLake and SQLite come from the pip packages ``duckdb-extension-ducklake`` / ``duckdb-extension-sqlite``:
-their signed binaries are installed into the home's extension directory with ``INSTALL '<path>'`` (signature
-checking stays on), so no step ever contacts DuckDB's extension server. The lake is a DuckLake with a SQLite
-catalog at ``<home>/lake/catalog.sqlite`` and Parquet files under ``<home>/lake/files/``; the dbt profile and
-the CLI attach the same layout.
+Extensions come from the pip packages ``duckdb-extension-{ducklake,sqlite,postgres,httpfs}``: their signed binaries
+are installed into the home's extension directory with ``INSTALL '<path>'`` (signature checking stays on), so no
+step ever contacts DuckDB's extension server.
+
+Where the lake lives is configuration (``LakeConfig``, read from the environment when a connection is made):
+
+- ``CHARTLAKE_LAKE_CATALOG``: unset, the SQLite catalog ``<home>/lake/catalog.sqlite`` (``make demo`` needs nothing
+  but the home); ``sqlite:<file>`` another SQLite file; anything else a PostgreSQL DSN (``dbname=.. host=..``) or
+  URI (``postgresql://user@host:5432/db``), shared by many writers. ``CHARTLAKE_LAKE_METADATA_SCHEMA``: the
+  Postgres schema of the catalog's tables (several lakes in one database).
+- ``CHARTLAKE_LAKE_DATA_PATH``: unset, ``<home>/lake/files/``; or a directory, or an ``s3://bucket/prefix/`` URL
+  with ``CHARTLAKE_S3_KEY_ID`` / ``_SECRET`` / ``_REGION`` / ``_ENDPOINT`` / ``_URL_STYLE`` / ``_USE_SSL`` given
+  to DuckDB as an S3 secret.
+
+``dbt_project/profiles.yml`` reads the same variables with the same defaults (tests/services checks they agree).
 """
 
 from __future__ import annotations
@@ -13,24 +23,35 @@ import contextlib
 import importlib
 import json
 import os
+import re
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import duckdb
 
 from orchestration.config import Home
 
 LAKE_ALIAS = "lake"
+# Loaded on every lake connection (the default layout); postgres and httpfs only when the configuration uses them.
 EXTENSIONS = ("ducklake", "sqlite")
+PACKAGED_EXTENSIONS = ("ducklake", "sqlite", "postgres", "httpfs")
+# The pip package ships postgres.duckdb_extension, but its entry point is postgres_scanner's: installed under its
+# own name DuckDB refuses to load it ("did not contain the expected entrypoint function").
+_INSTALL_AS = {"postgres": "postgres_scanner"}
 # SQLite catalog under concurrent readers and one writer: WAL plus a busy timeout, or clients see
-# "database is locked" (DESIGN.md).
+# "database is locked" (DESIGN.md). Postgres rejects these options: they are for SQLite only.
 BUSY_TIMEOUT_MS = 30_000
 # DuckDB's default memory limit is 80% of RAM, and it keeps what it read cached: a publish or check in the Dagster
 # process then grows to several GB beside dbt's own DuckDB (bounded the same way in dbt_project/profiles.yml).
 # With a bound it spills under the home instead.
 MEMORY_LIMIT_ENV = "CHARTLAKE_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "2GB"
-
+CATALOG_ENV = "CHARTLAKE_LAKE_CATALOG"
+DATA_PATH_ENV = "CHARTLAKE_LAKE_DATA_PATH"
+METADATA_SCHEMA_ENV = "CHARTLAKE_LAKE_METADATA_SCHEMA"
+S3_SECRET_NAME = "chartlake_s3"
 
 class LakeError(RuntimeError):
     pass
@@ -50,10 +71,10 @@ def extension_binary(name: str) -> Path:
 
 
 def install_extensions(home: Home, con: duckdb.DuckDBPyConnection | None = None) -> Path:
-    """Install DuckLake and SQLite from the pip packages into ``home``'s extension directory (idempotent).
+    """Install the packaged extensions into ``home``'s extension directory (idempotent).
 
-    An installed extension is never fetched again, so dbt-duckdb's ``extensions: [ducklake, sqlite]`` then
-    works offline when its profile points at the same directory.
+    An installed extension is never fetched again, so dbt-duckdb's ``extensions:`` list then works offline when its
+    profile points at the same directory.
     """
     ext_dir = home.duckdb_extensions
     ext_dir.mkdir(parents=True, exist_ok=True)
@@ -66,35 +87,173 @@ def install_extensions(home: Home, con: duckdb.DuckDBPyConnection | None = None)
             "select extension_name, aliases from duckdb_extensions() where installed"
         ).fetchall():
             installed.update([name, *(aliases or [])])  # sqlite installs as sqlite_scanner
-        for name in EXTENSIONS:
+        for name in PACKAGED_EXTENSIONS:
             if name not in installed:
-                con.execute(f"INSTALL '{_sql_str(extension_binary(name))}'")
+                con.execute(f"INSTALL '{_sql_str(_installable(name, ext_dir))}'")
     finally:
         if own:
             con.close()
     return ext_dir
 
 
-def attach_sql(home: Home, alias: str = LAKE_ALIAS, read_only: bool = False) -> str:
-    # OVERRIDE_DATA_PATH: the catalog remembers the data path it was created with; a home that was moved or
-    # copied must still open with its own files directory.
-    opts = [
-        f"DATA_PATH '{_sql_str(home.lake_files)}/'",
-        "OVERRIDE_DATA_PATH true",
-        "META_JOURNAL_MODE 'WAL'",
-        f"META_BUSY_TIMEOUT {BUSY_TIMEOUT_MS}",
-    ]
-    if read_only:
-        opts.append("READ_ONLY")
-    return f"ATTACH 'ducklake:sqlite:{_sql_str(home.lake_catalog)}' AS {alias} ({', '.join(opts)})"
+def _installable(name: str, ext_dir: Path) -> Path:
+    binary = extension_binary(name)
+    if name not in _INSTALL_AS:
+        return binary
+    # INSTALL names the extension after the file: a renamed copy (same signed bytes) installs under the right name.
+    staged = ext_dir / ".packaged" / f"{_INSTALL_AS[name]}.duckdb_extension"
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    if not staged.exists() or staged.stat().st_size != binary.stat().st_size:
+        shutil.copyfile(binary, staged)
+    return staged
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    key_id: str = ""
+    secret: str = ""
+    region: str = "us-east-1"
+    endpoint: str = "s3.amazonaws.com"
+    url_style: str = "vhost"
+    use_ssl: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "S3Settings":
+        d = cls()
+        ssl = (env.get("CHARTLAKE_S3_USE_SSL") or "true").strip().lower()
+        if ssl not in ("true", "false", "1", "0"):
+            raise LakeError(f"CHARTLAKE_S3_USE_SSL={ssl!r}: expected true or false")
+        return cls(key_id=env.get("CHARTLAKE_S3_KEY_ID") or d.key_id, secret=env.get("CHARTLAKE_S3_SECRET") or d.secret,
+                   region=env.get("CHARTLAKE_S3_REGION") or d.region,
+                   endpoint=env.get("CHARTLAKE_S3_ENDPOINT") or d.endpoint,
+                   url_style=env.get("CHARTLAKE_S3_URL_STYLE") or d.url_style, use_ssl=ssl in ("true", "1"))
+
+    def secret_sql(self) -> str:
+        return (f"CREATE OR REPLACE SECRET {S3_SECRET_NAME} (TYPE s3, KEY_ID '{_sql_str(self.key_id)}', "
+                f"SECRET '{_sql_str(self.secret)}', REGION '{_sql_str(self.region)}', "
+                f"ENDPOINT '{_sql_str(self.endpoint)}', URL_STYLE '{_sql_str(self.url_style)}', "
+                f"USE_SSL {str(self.use_ssl).lower()})")
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    """Where one home's lake lives: its DuckLake catalog and its data files."""
+
+    catalog: str  # DuckLake's metadata path: "sqlite:<file>" or "postgres:<DSN or URI>"
+    data_path: str  # ends with "/"
+    default_data_path: bool  # the home's own files directory (a moved home overrides the recorded path)
+    metadata_schema: str | None = None
+    s3: S3Settings | None = None
+
+    @classmethod
+    def resolve(cls, home: Home, env: Mapping[str, str] | None = None) -> "LakeConfig":
+        env = os.environ if env is None else env
+        raw = (env.get(CATALOG_ENV) or "").strip()
+        if not raw:
+            catalog = f"sqlite:{home.lake_catalog}"
+        elif raw.startswith("sqlite:"):
+            catalog = f"sqlite:{Path(raw[len('sqlite:'):]).expanduser().resolve()}"
+        elif re.match(r"^(ducklake:|postgres:(?!//))", raw):
+            raise LakeError(f"{CATALOG_ENV}={mask(raw)!r}: give the PostgreSQL DSN or URI itself "
+                            "(e.g. 'dbname=lake host=db' or 'postgresql://user@db/lake'), without a ducklake:/postgres: prefix")
+        else:
+            catalog = f"postgres:{raw}"
+        given = (env.get(DATA_PATH_ENV) or "").strip()
+        data_path = given or str(home.lake_files)
+        if not data_path.startswith("s3://"):
+            data_path = str(Path(data_path).expanduser().resolve())
+        s3_wanted = data_path.startswith("s3://") or any(k.startswith("CHARTLAKE_S3_") for k in env)
+        return cls(catalog=catalog, data_path=data_path.rstrip("/") + "/", default_data_path=not given,
+                   metadata_schema=(env.get(METADATA_SCHEMA_ENV) or "").strip() or None,
+                   s3=S3Settings.from_env(env) if s3_wanted else None)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.catalog.startswith("sqlite:")
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        return Path(self.catalog[len("sqlite:"):]) if self.is_sqlite else None
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        extra = ("postgres",) if not self.is_sqlite else ()
+        return EXTENSIONS + extra + (("httpfs",) if self.s3 else ())
+
+    def describe(self) -> str:
+        """The catalog and data path for messages, without a password."""
+        return f"{mask(self.catalog)} (data {self.data_path})"
+
+    def attach_sql(self, alias: str = LAKE_ALIAS, read_only: bool = False, snapshot: int | None = None) -> str:
+        opts = [f"DATA_PATH '{_sql_str(self.data_path)}'"]
+        if self.default_data_path:
+            # The catalog remembers the data path it was created with; a home that was moved or copied must still
+            # open with its own files directory. A configured path is a team's shared one: never overridden.
+            opts.append("OVERRIDE_DATA_PATH true")
+        if self.is_sqlite:
+            opts += ["META_JOURNAL_MODE 'WAL'", f"META_BUSY_TIMEOUT {BUSY_TIMEOUT_MS}"]
+        if self.metadata_schema:
+            opts.append(f"METADATA_SCHEMA '{_sql_str(self.metadata_schema)}'")
+        if read_only:
+            opts.append("READ_ONLY")
+        if snapshot is not None:
+            opts.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+        return f"ATTACH 'ducklake:{_sql_str(self.catalog)}' AS {alias} ({', '.join(opts)})"
+
+
+def mask(text: str) -> str:
+    """A DSN or URI with its password replaced by ***."""
+    text = re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.I)
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+
+
+def lake_config(home: Home) -> LakeConfig:
+    return LakeConfig.resolve(home)
+
+
+def prepare(con: duckdb.DuckDBPyConnection, home: Home, config: LakeConfig | None = None) -> LakeConfig:
+    """Install and load what the home's lake needs on ``con`` and create its S3 secret; no ATTACH yet."""
+    config = config or lake_config(home)
+    install_extensions(home, con)
+    for name in config.extensions:
+        con.execute(f"LOAD {name}")
+    if config.s3:
+        con.execute(config.s3.secret_sql())
+    return config
+
+
+def exists(home: Home) -> bool:
+    """Whether the home's lake has a catalog yet (a SQLite file, or DuckLake's tables in Postgres)."""
+    return exists_at(home, lake_config(home))
+
+
+def exists_at(home: Home, config: LakeConfig) -> bool:
+    if config.is_sqlite:
+        return config.sqlite_file.exists()
+    con = duckdb.connect(":memory:")
+    try:
+        prepare(con, home, config)
+        con.execute(config.attach_sql(read_only=True))
+        return True
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+
+
+def attach_sql(home: Home, alias: str = LAKE_ALIAS, read_only: bool = False, snapshot: int | None = None) -> str:
+    """The ATTACH of ``home``'s lake as ``alias`` (optionally at a snapshot), run on a ``prepare``d connection."""
+    return lake_config(home).attach_sql(alias, read_only=read_only, snapshot=snapshot)
 
 
 def connect(home: Home | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB session with the lake attached as ``lake`` and selected with ``USE``."""
     home = home or Home.resolve()
-    if read_only and not home.lake_catalog.exists():
-        raise LakeError(f"no lake at {home.lake_catalog}: load some charts first (chartlake import / demo)")
-    home.lake_files.mkdir(parents=True, exist_ok=True)
+    config = lake_config(home)
+    if read_only and config.is_sqlite and not config.sqlite_file.exists():
+        raise LakeError(f"no lake at {config.sqlite_file}: load some charts first (chartlake import / demo)")
+    if not config.data_path.startswith("s3://"):
+        Path(config.data_path).mkdir(parents=True, exist_ok=True)
     limit = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
     try:
         con = duckdb.connect(":memory:", config={"memory_limit": limit,
@@ -102,10 +261,11 @@ def connect(home: Home | None = None, *, read_only: bool = False) -> duckdb.Duck
     except duckdb.Error as exc:
         raise LakeError(f"{MEMORY_LIMIT_ENV}={limit!r} is not a DuckDB memory limit (e.g. 2GB, 512MB): {exc}") from None
     try:
-        install_extensions(home, con)
-        for name in EXTENSIONS:
-            con.execute(f"LOAD {name}")
-        con.execute(attach_sql(home, read_only=read_only))
+        prepare(con, home, config)
+        try:
+            con.execute(config.attach_sql(read_only=read_only))
+        except duckdb.Error as exc:
+            raise LakeError(f"cannot attach the lake {config.describe()}: {exc}") from exc
         con.execute(f"USE {LAKE_ALIAS}")
     except Exception:
         con.close()

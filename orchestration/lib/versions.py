@@ -177,7 +177,7 @@ def _id_range(log: list[Publish]) -> str:
 
 def recent_snapshots(home: Home, limit: int = 10) -> list[dict]:
     """The newest lake snapshots with their commit messages and extra info (newest first)."""
-    if not home.lake_catalog.exists():
+    if not lake.exists(home):
         return []
     with lake.session(home, read_only=True) as con:
         return lake.snapshots(con, limit=limit)
@@ -196,9 +196,7 @@ def _recorded(p: Publish) -> int:
 def _base_connection(home: Home, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
     con = con or duckdb.connect(":memory:")
     try:
-        lake.install_extensions(home, con)
-        for name in lake.EXTENSIONS:
-            con.execute(f"LOAD {name}")
+        lake.prepare(con, home)
     except Exception:
         con.close()
         raise
@@ -206,11 +204,11 @@ def _base_connection(home: Home, con: duckdb.DuckDBPyConnection | None = None) -
 
 
 def _attach_lake_at(con, home: Home, alias: str, snapshot: int) -> None:
-    if not home.lake_catalog.exists():
+    if not lake.exists(home):
         raise VersionsError(f"no lake at {home.lake_catalog}")
-    sql = lake.attach_sql(home, alias=alias, read_only=True)
+    sql = lake.attach_sql(home, alias=alias, read_only=True, snapshot=snapshot)
     try:
-        con.execute(sql[:-1] + f", SNAPSHOT_VERSION {int(snapshot)})")
+        con.execute(sql)
     except duckdb.Error as exc:
         raise VersionsError(f"lake snapshot {snapshot} cannot be opened in {home.lake_catalog} (expired?): {exc}") \
             from exc
@@ -735,7 +733,7 @@ def maintain(home: Home, *, older_than: dt.timedelta = dt.timedelta(days=7), kee
     """
     if keep_last < 1:
         raise VersionsError(f"keep_last must be at least 1, got {keep_last}")
-    if not home.lake_catalog.exists():
+    if not lake.exists(home):
         raise VersionsError(f"no lake at {home.lake_catalog}")
     now = now or dt.datetime.now(dt.timezone.utc)
     before = _count_files(home)

@@ -17,6 +17,7 @@ from dagster_dbt import (DagsterDbtTranslator, DagsterDbtTranslatorSettings, Dbt
                          DbtProjectPreparer, dbt_assets)
 
 from orchestration.config import DBT_PROJECT_DIR
+from orchestration.defs.instance import POOL_DBT
 from orchestration.defs.raw.partitions import daily_partitions
 from orchestration.defs.resources import ChartlakeHome
 
@@ -113,7 +114,7 @@ def rebuild_until(home, window_end):
 
     from orchestration.lib import lake
 
-    if not home.lake_catalog.exists():
+    if not lake.exists(home):
         return window_end
     with lake.session(home, read_only=True) as con:
         newest = con.execute("select max(chart_date) from raw.chart_entries").fetchone()[0]
@@ -142,6 +143,7 @@ def _home_env(chartlake: ChartlakeHome):
     partitions_def=daily_partitions,
     # dbt builds a date window in one invocation: a backfill of a month is one dbt run, not 31.
     backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=POOL_DBT,  # incremental models are delete+insert: never two dbt builds on the same tables at once
 )
 def chartlake_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, chartlake: ChartlakeHome):
     """staging -> intermediate -> marts for the partition window ``[min_date, max_date)``."""

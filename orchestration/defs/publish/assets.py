@@ -4,6 +4,7 @@ import json
 
 import dagster as dg
 
+from orchestration.defs.instance import POOL_PUBLISH
 from orchestration.defs.dbt.assets import chartlake_dbt_assets, dbt_project
 from orchestration.defs.raw.partitions import daily_partitions
 from orchestration.defs.resources import ChartlakeHome
@@ -74,6 +75,7 @@ def quarantine_entries(con) -> list[serving.QuarantineEntry]:
     kinds={"duckdb"},
     owners=["team:chartlake"],
     tags={"layer": "serving"},
+    pool=POOL_PUBLISH,  # the lake's published.* tables and the serving file: one publisher at a time
 )
 def serving_chartlake(context: dg.AssetExecutionContext, chartlake: ChartlakeHome) -> dg.MaterializeResult:
     """The BI database ``serving/chartlake.duckdb``: schema ``analytics`` with the audited marts, ``publish_log``

@@ -9,6 +9,8 @@ import datetime as dt
 
 import dagster as dg
 
+from orchestration.defs.instance import POOL_QUARANTINE
+
 from orchestration.defs.raw.assets import RAW_CHART_ENTRIES
 from orchestration.defs.raw.partitions import daily_partitions
 from orchestration.defs.resources import ChartlakeHome
@@ -26,6 +28,7 @@ RAW_CHART_QUALITY = "raw_chart_quality"
     kinds={"duckdb", "ducklake", "great_expectations"},
     owners=["team:chartlake"],
     tags={"layer": "raw"},
+    pool=POOL_QUARANTINE,  # replaces the day's rows of raw.quarantined_payloads: one writer at a time
     check_specs=[dg.AssetCheckSpec(
         RAW_CHART_QUALITY, asset=RAW_QUARANTINED_PAYLOADS, blocking=False,
         description="GX raw suite per country (one run for the day's countries): ranks 1..N contiguous, no "
