@@ -21,6 +21,7 @@ EXPECTED_ASSETS = {
     "marts/dim_countries": "reference",
     "marts/watchlist": "reference",
     "serving/chartlake": "serving",
+    "reports": "reports",
 }
 
 
