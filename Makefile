@@ -2,6 +2,7 @@
 #   make demo   generate the simulated January 2025 data, load, build, check and publish it
 #   make test   run the test suite
 #   make ui     the Dagster web UI on the same home
+#   make report the Evidence dashboards (static site) from the home's serving file; make report-dev serves them live
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.chartlake-installed
 export CHARTLAKE_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CHARTLAKE_HOME)/dagster
 
-.PHONY: demo test test-slow test-all ui setup clean-data bench
+.PHONY: demo test test-slow test-all ui setup clean-data bench report report-dev report-setup
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +23,22 @@ setup: $(STAMP)
 
 demo: setup
 	$(BIN)/chartlake demo
+
+# The dashboards (reports/, Evidence on Node >= 18): npm ci installs exactly reports/package-lock.json (npm registry
+# only). `make report` builds the static site from a read-only copy of $(CHARTLAKE_HOME)/serving/chartlake.duckdb into
+# $(CHARTLAKE_HOME)/reports/site; `make report-dev` serves them live on 127.0.0.1:3001.
+REPORTS_STAMP := reports/node_modules/.chartlake-installed
+$(REPORTS_STAMP): reports/package.json reports/package-lock.json
+	cd reports && npm ci --no-audit --no-fund
+	@touch $(REPORTS_STAMP)
+
+report-setup: $(REPORTS_STAMP)
+
+report: setup report-setup
+	$(BIN)/python -m orchestration.lib.reports build
+
+report-dev: setup report-setup
+	$(BIN)/python -m orchestration.lib.reports dev
 
 # The suite without the heavy end-to-end cases (marked slow): minutes, for every commit.
 test: setup

@@ -14,8 +14,9 @@ raw_job = dg.define_asset_job(
     description="Land one chart date's payloads in the lake, then quarantine the ones the raw suite rejects.",
 )
 # Everything after raw: dbt models and their tests, quality checks, publish. Run as one ranged run per backfill.
+# Not the dashboards (reports_job): they need Node, which a pipeline-only machine may lack, and must never fail a run.
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
-    selection=dg.AssetSelection.all() - RAW_ASSETS,
+    selection=dg.AssetSelection.all() - RAW_ASSETS - dg.AssetSelection.groups("reports"),
     description="Build, check and publish the marts for a chart-date window.",
 )

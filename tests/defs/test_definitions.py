@@ -27,6 +27,7 @@ EXPECTED_ASSETS = {
     "marts/mart_product_daily_ranks": "marts",
     "marts/mart_product_breakouts": "marts",
     "serving/chartlake": "serving",
+    "reports": "reports",
 }
 
 

@@ -159,6 +159,94 @@ def chartlake_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
                          "streaks and peaks depend on the days in this window")
     with _home_env(chartlake):
         # Unit tests check model logic, not data: they run in the test suite (and `dbt build` by hand), not per partition.
-        yield from dbt.cli(
+        events = dbt.cli(
             ["build", "--exclude", "resource_type:unit_test", "--vars", json.dumps(dbt_vars)], context=context
         ).stream()
+        # Column types and row counts on each model's asset page. Not dagster-dbt's fetch_column_metadata() /
+        # fetch_row_counts(): for a DuckDB profile they reopen `path` as an absolute file in READ_ONLY mode, and
+        # this profile's path is ':memory:' with the lake ATTACHed, so every fetch fails ("Cannot open database
+        # .../dbt_project/:memory: in read-only mode", dagster-dbt 0.29.27). The same metadata keys, read from
+        # the lake's catalog for the one relation just built, fill the UI's Type column all the same.
+        # One read-only session for the whole stream: opening one per event (extensions, ATTACH) cost ~2 s a model.
+        with contextlib.ExitStack() as stack:
+            reader = _LazyLake(home, stack)
+            for event in events:
+                yield _with_preview(context, reader, _with_lake_schema(context, reader, event))
+
+
+class _LazyLake:
+    """A read-only lake session opened on first use (a run whose events carry no model opens none)."""
+
+    def __init__(self, home, stack: contextlib.ExitStack):
+        self._home, self._stack, self._con = home, stack, None
+
+    @property
+    def con(self):
+        if self._con is None:
+            from orchestration.lib import lake
+
+            self._con = self._stack.enter_context(lake.session(self._home, read_only=True))
+        return self._con
+
+
+def _event_key(context: dg.AssetExecutionContext, event) -> dg.AssetKey | None:
+    if isinstance(event, dg.AssetMaterialization):
+        return event.asset_key
+    if isinstance(event, dg.Output):
+        return context.asset_key_for_output(event.output_name)
+    return None
+
+
+def _with_lake_schema(context: dg.AssetExecutionContext, reader: _LazyLake, event):
+    """``event`` with ``dagster/column_schema`` (column names and DuckDB types) and, for tables, ``dagster/row_count``
+    of the relation ``lake.<schema>.<model>`` its asset key names."""
+    key = _event_key(context, event)
+    if key is None or len(key.path) != 2:
+        return event
+    schema, name = key.path
+    try:
+        con = reader.con
+        cols = con.execute(
+            "select column_name, data_type, table_type from information_schema.columns "
+            "join information_schema.tables using (table_catalog, table_schema, table_name) "
+            "where table_catalog = 'lake' and table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, name]).fetchall()
+        if not cols:
+            return event
+        extra = {"dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name=c, type=t) for c, t, _ in cols])}
+        if cols[0][2] == "BASE TABLE":
+            extra["dagster/row_count"] = dg.MetadataValue.int(
+                con.execute(f'select count(*) from lake."{schema}"."{name}"').fetchone()[0])
+    except Exception as exc:  # metadata is a courtesy: never fail the model's materialization over it
+        context.log.warning(f"no column metadata for {key.to_user_string()}: {type(exc).__name__}: {exc}")
+        return event
+    return event.with_metadata({**event.metadata, **extra})
+
+
+# A few rows of the newest chart day, on the asset page of the marts analysts open first.
+PREVIEWS = {
+    "mart_daily_rankings": """select chart_date::varchar as chart_date, store, country, device, chart, rank, app_name, previous_rank, rank_delta
+        from marts.mart_daily_rankings
+        where chart_date = (select max(chart_date) from marts.mart_daily_rankings) and genre_id is null and rank <= 3
+        order by store, country, device, chart, rank limit 18""",
+    "mart_daily_country_summary": """select chart_date::varchar as chart_date, store, country, device, chart, number_one_app_name,
+            top_n_entries, top_n_exits, watchlist_overtaken_apps
+        from marts.mart_daily_country_summary
+        where chart_date = (select max(chart_date) from marts.mart_daily_country_summary) and genre_id is null
+        order by store, country, device, chart limit 18""",
+}
+
+
+def _with_preview(context: dg.AssetExecutionContext, reader: _LazyLake, event):
+    """``event`` with a markdown preview of its model's newest chart day, for the models in ``PREVIEWS``."""
+    key = _event_key(context, event)
+    sql = PREVIEWS.get(key.path[-1]) if key is not None and key.path[0] == "marts" else None
+    if sql is None:
+        return event
+    try:
+        frame = reader.con.execute(sql).df()
+        preview = dg.MetadataValue.md(frame.to_markdown(index=False) if len(frame) else "_no rows_")
+    except Exception as exc:  # a preview is a courtesy: never fail the model's materialization over it
+        preview = dg.MetadataValue.md(f"_preview not available: {type(exc).__name__}: {exc}_")
+    return event.with_metadata({**event.metadata, "preview_latest_day": preview})

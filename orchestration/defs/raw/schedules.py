@@ -31,7 +31,8 @@ RAW_OP = "raw__chart_entries"
 # Like every run, its run holds the home's writer lock from first step to last (defs/executor.py).
 daily_job = dg.define_asset_job(
     "daily_job",
-    selection=dg.AssetSelection.all(),
+    # Not the dashboards: they have their own job (orchestration/defs/reports/assets.py says why).
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("reports"),
     description="Fetch today's Apple charts, land them, then build, check and publish the marts for that day.",
 )
 

@@ -1,0 +1,1 @@
+select * from analytics.dim_countries order by 1
