@@ -10,7 +10,7 @@ STAMP := $(VENV)/.chartlake-installed
 export CHARTLAKE_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CHARTLAKE_HOME)/dagster
 
-.PHONY: demo test test-slow test-all ui setup clean-data bench report report-dev report-setup
+.PHONY: demo test test-slow test-all check-defs ui setup clean-data bench report report-dev report-setup
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ test: setup
 # The heavy cases: whole demo pipelines, injected defects, readers during runs, the browser. CI runs both.
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
+
+# A cheap smoke test of the wiring: dg loads the one Definitions as the UI and the daemon would.
+check-defs: setup
+	$(BIN)/dg check defs
 
 test-all: setup
 	$(BIN)/python -m pytest -q
