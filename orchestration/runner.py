@@ -64,7 +64,7 @@ def run_range(home: Home, start: dt.date, end: dt.date, *, raw_only: bool = Fals
     from orchestration.defs.raw import parallel
 
     if (workers := parallel.max_concurrent()) > 1:  # append every day first, N at a time; the loop then records them
-        if not parallel.land_window(start, end, instance=instance, workers=workers, quiet=QUIET, tags=tags):
+        if not land_window(start, end, instance=instance, workers=workers, quiet=QUIET, tags=tags):
             log(f"raw {start}..{end}: parallel landing failed for some days (see the raw_parallel_job run)")
     for day in sorted(days) if days is not None else _each_day(start, end):
         res = raw.execute_in_process(
@@ -189,3 +189,29 @@ def _first_error(instance: dg.DagsterInstance, run_id: str) -> str:
         if event is not None and event.message:
             return event.message.strip().splitlines()[0]
     return "failed (no error recorded)"
+
+
+# Parallel landing (defs/raw/parallel.py): run here, where the Definitions are resolved, so defs/ never imports
+# them back.
+def raw_parallel_job_def() -> dg.JobDefinition:
+    """The job with the Definitions' resources and executor, as child processes rebuild it (``dg.reconstructable``)."""
+    from orchestration.definitions import defs
+
+    return defs.resolve_job_def("raw_parallel_job")
+
+
+def run_config(start: dt.date, end: dt.date, workers: int, quiet: dict) -> dict:
+    return {**quiet,
+            "ops": {"plan_days": {"config": {"start": start.isoformat(), "end": end.isoformat()}}},
+            "execution": {"config": {"multiprocess": {
+                "max_concurrent": workers,
+                "start_method": {"forkserver": {"preload_modules": ["orchestration.definitions"]}},
+            }}}}
+
+
+def land_window(start: dt.date, end: dt.date, *, instance: dg.DagsterInstance, workers: int, quiet: dict,
+                tags: "dict | None" = None) -> bool:
+    """One ``raw_parallel_job`` run over ``[start, end]``, ``workers`` days at a time; whether every day landed."""
+    with dg.execute_job(dg.reconstructable(raw_parallel_job_def), instance=instance, raise_on_error=False,
+                        run_config=run_config(start, end, workers, quiet), tags=tags or {}) as res:
+        return res.success

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from orchestration import config
-from orchestration.sources.canonical import CHARTS, DEVICES, ENTRY_FIELDS, STORES, ChartKey, ParsedChart, PayloadError
+from orchestration.sources.canonical import CHARTS, ENTRY_FIELDS, STORE_DEVICES, STORES, ChartKey, ParsedChart, PayloadError
 
 INT32_MAX = 2**31 - 1
 PRICE_MAX = Decimal("99999999.99")  # DECIMAL(10,2)
@@ -144,8 +144,8 @@ def _check_chart(chart: ParsedChart, limits: Limits, source, sha256) -> None:
     if key.store not in STORES or key.store not in STORE_RULES:
         bad("store", key.store, f"not a known store (expected one of {sorted(set(STORES) & set(STORE_RULES))})")
     rule = STORE_RULES[key.store]
-    if key.device not in DEVICES:
-        bad("device", key.device, f"expected one of {list(DEVICES)}")
+    if key.device not in STORE_DEVICES[key.store]:
+        bad("device", key.device, f"expected one of {list(STORE_DEVICES[key.store])} for store {key.store}")
     if key.chart not in CHARTS:
         bad("chart", key.chart, f"expected one of {list(CHARTS)}")
     if not isinstance(key.country, str) or key.country not in limits.countries:

@@ -60,8 +60,8 @@ def test_bad_rows_fail_the_tests_of_fct_chart_entries(tmp_path):
         "unique_combination_of_columns_fct_chart_entries_chart_id__chart_date__rank",
         "accepted_range_fct_chart_entries_rank__200__1",
         "lower_case_iso_code_fct_chart_entries_country",
-        "accepted_values_fct_chart_entries_store__apple",
-        "accepted_values_fct_chart_entries_device__iphone__ipad",
+        "accepted_values_fct_chart_entries_store__apple__google_play",
+        "accepted_values_fct_chart_entries_device__iphone__ipad__android",
         "accepted_values_fct_chart_entries_chart__top_free__top_paid__top_grossing",
     }
     # The merged not-null test names the column that holds the nulls, and how many.

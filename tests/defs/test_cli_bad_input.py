@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.config import Home
+from orchestration.config import PARTITIONS_START, Home
 from tests.conftest import v2_payload
 
 CHARTLAKE = Path(sys.executable).parent / "chartlake"
@@ -68,7 +68,7 @@ def test_memory_limit_that_is_not_a_size(tmp_path):
     (["--depth", "-5"], ["--depth -5", "1..200"]),
     (["--depth", "201"], ["--depth 201", "1..200"]),
     (["--start", "2025-01-10", "--end", "2025-01-01"], ["--end 2025-01-01 is before --start 2025-01-10"]),
-    (["--start", "1970-01-01", "--end", "1970-01-02"], ["--start 1970-01-01 is outside", "2024-12-01"]),
+    (["--start", "1970-01-01", "--end", "1970-01-02"], ["--start 1970-01-01 is outside", str(PARTITIONS_START)]),
     (["--end", "9999-12-31"], ["--end 9999-12-31 is outside"]),
 ])
 def test_demo_misuse(tmp_path, args, needles):
@@ -80,7 +80,7 @@ def test_demo_misuse(tmp_path, args, needles):
 
 @pytest.mark.parametrize("args, needles", [
     (["--from", "2025-01-10", "--to", "2025-01-01"], ["--to 2025-01-01 is before --from 2025-01-10"]),
-    (["--from", "1970-01-01"], ["--from 1970-01-01 is outside the pipeline's chart dates 2024-12-01.."]),
+    (["--from", "1970-01-01"], [f"--from 1970-01-01 is outside the pipeline's chart dates {PARTITIONS_START}.."]),
     (["--to", "2999-01-01"], ["--to 2999-01-01 is outside"]),
     (["--from", "2025-01-01", "--to", "9999-12-31"], ["--to 9999-12-31 is outside"]),
 ])
@@ -109,7 +109,10 @@ def test_run_skips_staged_dates_outside_the_partitions(tmp_path, monkeypatch):
     (src / "b.json").write_bytes(v2_payload("us", "top-free", [("1", "A"), ("2", "B")], updated="2025-01-14T12:00:00Z"))
     with lake.session(home) as con:
         results = ingest.stage_files(con, PayloadStore(home.raw), [src], run_id="t")
-    assert sorted(str(r.chart_date) for r in results if r.status == "staged") == ["1970-01-02", "2025-01-14"]
+    # Staging refuses the 1970 chart by its date (sources/validate.py); `run` still covers only the partitions.
+    assert sorted(str(r.chart_date) for r in results if r.status == "staged") == ["2025-01-14"]
+    [refused] = [r for r in results if r.status == "failed"]
+    assert "chart_date" in refused.error and "1970-01-02" in refused.error
     seen = []
     monkeypatch.setattr(cli, "_run_pipeline", lambda h, s, e, **kw: seen.append((s, e)) or True)
     assert cli.main(["--home", str(home.root), "run"]) == 0

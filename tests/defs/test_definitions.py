@@ -57,7 +57,8 @@ def test_checks_are_attached_to_their_assets():
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     # The raw suite runs inside the quarantine asset, which reports it as its check (the check writes nothing).
     assert ("raw/quarantined_payloads", "raw_chart_quality") in checks
-    assert not any(a == "raw/chart_entries" for a, _ in checks)
+    # raw/chart_entries carries only the duplicate guard (a chart position landed twice).
+    assert {n for a, n in checks if a == "raw/chart_entries"} == {"raw_no_duplicate_positions"}
     assert ("marts/mart_daily_rankings", "marts_quality") in checks
     assert ("serving/chartlake", "serving_freshness") in checks
     # dbt tests arrive as checks on their models: every mart has some.

@@ -192,7 +192,7 @@ def _wbgame_day(day: str, country: str) -> pd.DataFrame:
                 "release_date": pd.Timestamp(item["releaseDate"][:10]), "price": None, "currency": None,
                 "url": item["url"], "payload_sha256": path.name, "source_url": payload["source"],
                 "source_format": "wbgame", "fetched_at": pd.Timestamp(day), "run_id": "t",
-                "ingested_at": pd.Timestamp(day),
+                "ingested_at": pd.Timestamp(day), "captured_at": pd.Timestamp(day),
             })
     return pd.DataFrame(rows)
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import run_chartlake
 from orchestration.config import Home
-from orchestration.defs.jobs import instance_for
+from orchestration.runner import instance_for
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from orchestration.defs import instance as instance_config
-from orchestration.defs import jobs
+from orchestration import runner as jobs
 from orchestration.lib import lake
 
 from tests.services.test_lake_on_services import START, _duplicates, _stage

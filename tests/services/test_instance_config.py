@@ -29,4 +29,4 @@ def test_writers_of_shared_tables_are_in_pools():
     assert pools["serving__chartlake"] == instance_config.POOL_PUBLISH
     raw_nodes = {n.name: n.pool for n in defs.resolve_job_def("raw_job").graph.node_defs}
     assert raw_nodes["raw__chart_entries"] is None  # append-only: any number at once
-    assert raw_nodes["raw__chart_entries_raw_chart_quality"] == instance_config.POOL_QUARANTINE
+    assert raw_nodes["raw__quarantined_payloads"] == instance_config.POOL_QUARANTINE

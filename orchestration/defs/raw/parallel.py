@@ -71,27 +71,3 @@ def total_landed(context: dg.OpExecutionContext, rows: list[int]) -> int:
         "asset's per-day runs then record each partition and run its checks.")
 def raw_parallel_job():
     total_landed(plan_days().map(land_one_day).collect())
-
-
-def raw_parallel_job_def() -> dg.JobDefinition:
-    """The job with the Definitions' resources and executor, as child processes rebuild it (``dg.reconstructable``)."""
-    from orchestration.definitions import defs
-
-    return defs.resolve_job_def("raw_parallel_job")
-
-
-def run_config(start: dt.date, end: dt.date, workers: int, quiet: dict) -> dict:
-    return {**quiet,
-            "ops": {"plan_days": {"config": {"start": start.isoformat(), "end": end.isoformat()}}},
-            "execution": {"config": {"multiprocess": {
-                "max_concurrent": workers,
-                "start_method": {"forkserver": {"preload_modules": ["orchestration.definitions"]}},
-            }}}}
-
-
-def land_window(start: dt.date, end: dt.date, *, instance: dg.DagsterInstance, workers: int, quiet: dict,
-                tags: "dict | None" = None) -> bool:
-    """One ``raw_parallel_job`` run over ``[start, end]``, ``workers`` days at a time; whether every day landed."""
-    with dg.execute_job(dg.reconstructable(raw_parallel_job_def), instance=instance, raise_on_error=False,
-                        run_config=run_config(start, end, workers, quiet), tags=tags or {}) as res:
-        return res.success

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import threading
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterable
@@ -22,12 +21,13 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from orchestration.lib.quality.gx_lock import GX_LOCK
 from orchestration.lib.quality.result import MAX_LISTED, ExpectationOutcome
 
 CHART_KEY = "chart_key"  # helper column: ChartKey.label() of the row's chart
 CHART_KEY_COLUMNS = ("store", "country", "device", "chart", "genre_id", "chart_date")
 
-_lock = threading.RLock()
+_lock = GX_LOCK
 _state: dict[str, Any] = {}
 
 
@@ -313,15 +313,6 @@ class SqlSession:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def render_gx_page(validation_result) -> str:
-    """GX's own Data Docs page for one validation result (the renderer GX's local sites use)."""
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
-
-    with _lock:
-        return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(validation_result))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import pandas as pd
 from orchestration.lib import audit
 from orchestration.lib.quality import engine
 from orchestration.lib.quality.engine import CHART_KEY, blocking, warning
-from orchestration.lib.quality.result import MAX_LISTED, ExpectationOutcome, SuiteResult, render_html
+from orchestration.lib.quality.result import MAX_LISTED, ExpectationOutcome, SuiteResult, render_gx_page, render_html
 from orchestration.sources.canonical import ALL_DEVICES, CHARTS, RAW_COLUMNS, STORES
 
 SUITE = "raw_chart_entries"
@@ -94,7 +94,7 @@ class RawDayCheck:
             try:
                 gx_dir.mkdir(exist_ok=True)
                 for frame, res in self.gx_results.items():
-                    (gx_dir / f"{frame}.html").write_text(engine.render_gx_page(res))
+                    (gx_dir / f"{frame}.html").write_text(render_gx_page(res))
                     pages[frame] = f"{DAY_DOCS}/{frame}.html"
             except Exception as exc:  # our JSON and pages still describe the run fully
                 note = f"{type(exc).__name__}: {exc}"

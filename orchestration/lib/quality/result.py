@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from orchestration.lib.quality.gx_lock import GX_LOCK
+
 # A bad frame can have thousands of unexpected rows; the result keeps enough to diagnose, not a copy.
 MAX_LISTED = 20
 
@@ -149,8 +151,6 @@ class SuiteResult:
         if self.gx_results:
             gx_dir = out / f"{name}.gx"
             try:
-                from orchestration.lib.quality.engine import render_gx_page
-
                 gx_dir.mkdir(exist_ok=True)
                 for frame, res in self.gx_results.items():
                     page = gx_dir / f"{frame}.html"
@@ -293,3 +293,12 @@ def _jsonable(value: Any) -> Any:
     except (TypeError, ValueError):
         pass
     return str(value)
+
+
+def render_gx_page(validation_result) -> str:
+    """GX's own Data Docs page for one validation result (the renderer GX's local sites use)."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    with GX_LOCK:
+        return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(validation_result))
