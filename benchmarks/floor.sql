@@ -283,14 +283,22 @@ with candidates as (
     group by all
 ),
 per_day as (
-    select app_id, chart_date, max(developer_id) as developer_id,
-           list_sort(list_distinct(list(app_name))) as names_seen
+    select app_id, chart_date, max(developer_id) as developer_id
     from entries
     group by all
 ),
+-- Every name and developer of the day as the payloads wrote them (only ASCII spaces trimmed), from every
+-- payload version of the day's charts, not only the current one.
+seen as (
+    select trim(cast(app_id as varchar)) as app_id, chart_date,
+           list_sort(list_distinct(list(nullif(trim(app_name, ' '), '')))) as names_seen,
+           list_sort(list_distinct(list(nullif(trim(developer_name, ' '), '')))) as developers_seen
+    from lake.raw.chart_entries
+    group by all
+),
 daily as (
-    select c.app_id, c.chart_date, c.app_name, c.developer_name, p.developer_id, p.names_seen
-    from candidates as c join per_day as p using (app_id, chart_date)
+    select c.app_id, c.chart_date, c.app_name, c.developer_name, p.developer_id, s.names_seen, s.developers_seen
+    from candidates as c join per_day as p using (app_id, chart_date) join seen as s using (app_id, chart_date)
     qualify row_number() over (
         partition by c.app_id, c.chart_date
         order by c.seen_in_us desc, c.n_rows desc, c.app_name nulls last, c.developer_name nulls last) = 1
@@ -317,7 +325,8 @@ versions as (
     group by app_id, version_number
 ),
 known_names as (
-    select app_id, list_sort(list_distinct(flatten(list(names_seen)))) as known_names
+    select app_id, list_sort(list_distinct(flatten(list(names_seen)))) as known_names,
+           list_sort(list_distinct(flatten(list(developers_seen)))) as known_developers
     from daily
     group by app_id
 )
@@ -330,7 +339,8 @@ select
     v.last_seen_date,
     cast(v.days_seen as integer) as days_seen,
     n.known_names,
-    w.app_id is not null as is_watchlisted
+    w.app_id is not null as is_watchlisted,
+    n.known_developers
 from versions as v
 join known_names as n using (app_id)
 left join watchlist as w on w.app_id = v.app_id;

@@ -63,11 +63,22 @@ def test_tiny_run_writes_every_figure_and_the_marts_equal_the_floor(tiny_run):
     assert f["raw_rows"] == DAYS * COUNTRIES * 6 * DEPTH
     assert sum(b["rows"] for b in data["ingest_batches"]) == f["raw_rows"]
     assert sum(b["files"] for b in data["ingest_batches"]) == DAYS * COUNTRIES * 6
-    for key in ("ingest_rows_per_s", "full_build_s", "full_build_dbt_s", "floor_s", "full_build_vs_floor",
-                "update_scaling", "checks_share", "peak_rss_mb"):
+    for key in ("ingest_rows_per_s", "ingest_rows_per_cpu_s", "ingest_cpu_s", "ingest_floor_cpu_s",
+                "ingest_vs_floor_cpu", "full_build_s", "full_build_cpu_s", "full_build_dbt_s", "floor_s",
+                "serve_floor_s", "floor_cpu_s", "full_build_vs_floor", "full_build_vs_floor_cpu",
+                "dagster_before_first_step_s", "update_scaling", "checks_share", "peak_rss_mb",
+                "raw_store_vs_lake"):
         assert isinstance(f[key], (int, float)) and f[key] > 0, key
-    assert f["full_build_vs_floor"] == pytest.approx(f["full_build_s"] / f["floor_s"])
+    assert f["full_build_vs_floor"] == pytest.approx(f["full_build_s"] / (f["floor_s"] + f["serve_floor_s"]))
+    assert f["ingest_vs_floor_cpu"] == pytest.approx(f["ingest_cpu_s"] / f["ingest_floor_cpu_s"])
+    assert f["dagster_before_first_step_s"] < f["full_build_s"]
+    # 3 days x 2 countries x 6 charts: one planned materialization per asset and day, so the count grows with N.
+    assert f["planned_events_full_build"] >= DAYS
     assert f["equality_passed"] is True
+    # The ingest floor read the same files into the same canonical rows.
+    assert f["ingest_floor_equal"] is True
+    (batch,) = data["ingest_batches"]
+    assert batch["floor_rows"] == f["raw_rows"] and batch["floor_mismatched_rows"] == 0
     for name, mart in data["floor"]["equality"]["marts"].items():
         assert mart["equal"] and mart["lake_rows"] == mart["floor_rows"] and mart["lake_rows"] > 0, name
     assert data["floor"]["equality"]["marts"]["fct_chart_entries"]["lake_rows"] == f["raw_rows"]
@@ -85,8 +96,8 @@ def test_tiny_run_writes_every_figure_and_the_marts_equal_the_floor(tiny_run):
         assert isinstance(target["met"], bool) and target["value"] is not None
     assert data["machine"]["cores"] and data["versions"]["duckdb"] and data["versions"]["dagster"]
     md = (results / "latest.md").read_text()
-    for text in ("## Targets", "Full build / floor", "Marts equal to the floor's: **yes**", "One-day update",
-                 "Peak RSS"):
+    for text in ("## Targets", "Full build / (floor + serve floor)", "Marts equal to the floor's: **yes**",
+                 "Same rows as ours: **yes**", "One-day update", "Peak RSS"):
         assert text in md
     assert md.count("**met**") + md.count("**not met**") == len(bench.TARGETS)
 
@@ -103,3 +114,20 @@ def test_the_equality_check_fails_when_one_floor_row_differs(tiny_run):
     assert rankings["equal"] is False
     assert rankings["only_in_lake"] == 1 and rankings["only_in_floor"] == 1
     assert all(m["equal"] for k, m in broken["equality"]["marts"].items() if k != "mart_daily_rankings")
+
+
+@pytest.mark.slow
+def test_the_ingest_floor_comparison_fails_when_one_row_differs(tiny_run):
+    """The ingest floor's equality must be able to fail: change one of the floor's rows in its own lake."""
+    code, home, _ = tiny_run
+    assert code == 0
+    from orchestration.lib import lake
+
+    with lake.session(bench.Home(home)) as con:
+        bench.attach_ingest_floor(con, bench.Home(home))
+        day = bench.START
+        assert bench.compare_ingest_floor(con, day) == (COUNTRIES * 6 * DEPTH, 0)
+        con.execute("update floorlake.raw.chart_entries set app_name = app_name || ' (changed)' "
+                    "where chart_date = ? and rank = 1 and country = 'us' and device = 'iphone' "
+                    "and chart = 'top-free'", [day])
+        assert bench.compare_ingest_floor(con, day) == (COUNTRIES * 6 * DEPTH, 2)
