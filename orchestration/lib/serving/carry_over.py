@@ -43,6 +43,7 @@ def _copy_mart(con, name, spec: MartSpec, snapshot, entries, target, prev) -> tu
             parts.add((spec.partition_columns, tuple(row)))
     return n, carried, parts
 
+
 def _quarantine_predicate(spec: MartSpec, types: dict[str, str], entries) -> tuple[str | None, list]:
     """SQL that is true for rows of a quarantined partition of this mart, with its parameters."""
     clauses, params = [], []

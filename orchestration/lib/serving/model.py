@@ -15,17 +15,12 @@ from orchestration.lib import lake
 
 
 SCHEMA = "analytics"
-
 # Oldest storage format DuckDB 1.5.5 writes: readable by DuckDB >= 1.0 (Metabase's driver bundled 1.4 in 2026).
 STORAGE_VERSION = "v1.0.0"
-
 PUBLISH_LOG = "publish_log"
-
 QUARANTINE = "quarantine"
-
 # Lake schema holding what each publish wrote (one DuckLake commit per publish, see record_in_lake).
 PUBLISHED_SCHEMA = "published"
-
 # Partition keys that get their own column in ``analytics.quarantine`` (the chart key, DESIGN.md); any other
 # key an entry names is kept in the ``partition`` JSON column.
 QUARANTINE_KEY_COLUMNS: list[tuple[str, str]] = [
@@ -36,13 +31,13 @@ QUARANTINE_KEY_COLUMNS: list[tuple[str, str]] = [
     ("chart", "VARCHAR"),
     ("genre_id", "INTEGER"),
 ]
-
 _RESERVED = {PUBLISH_LOG, QUARANTINE}
-
 _RELATION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}")
+
 
 class ServingError(RuntimeError):
     pass
+
 
 @dataclass(frozen=True)
 class MartSpec:
@@ -66,6 +61,7 @@ class MartSpec:
         if self.window_column is not None and self.window_column not in self.partition_columns:
             raise ServingError(f"MartSpec {self.relation}: window_column {self.window_column!r} is not one of its "
                                f"partition columns {list(self.partition_columns)}")
+
 
 @dataclass(frozen=True)
 class QuarantineEntry:
@@ -102,6 +98,7 @@ class QuarantineEntry:
             keys={"store": key.store, "device": key.device, "chart": key.chart, "genre_id": key.genre_id},
         )
 
+
 @dataclass(frozen=True)
 class PublishResult:
     publish_id: int
@@ -118,8 +115,10 @@ class PublishResult:
     refreshed_rows: dict[str, int] = field(default_factory=dict)  # mart -> rows written from the lake
     lake_recording: str | None = None  # "whole" or "partitions": how published.* was updated (None: not recorded)
 
+
 def _lake_source(spec: MartSpec, snapshot) -> str:
     return f"{lake.LAKE_ALIAS}.{spec.relation} AT (VERSION => {int(snapshot)})"
+
 
 def _mart_columns(con, name, spec: MartSpec, snapshot) -> list[tuple[str, str]]:
     source = _lake_source(spec, snapshot)
@@ -137,6 +136,7 @@ def _mart_columns(con, name, spec: MartSpec, snapshot) -> list[tuple[str, str]]:
         )
     return cols
 
+
 def _tables(con, db: str) -> set[str]:
     return {
         r[0]
@@ -145,6 +145,7 @@ def _tables(con, db: str) -> set[str]:
         ).fetchall()
     }
 
+
 def _as_date(value: Any) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -152,8 +153,10 @@ def _as_date(value: Any) -> dt.date:
         return value
     return dt.date.fromisoformat(str(value))
 
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
 
 def _q(value: object) -> str:
     return str(value).replace("'", "''")

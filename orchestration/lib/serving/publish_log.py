@@ -30,13 +30,11 @@ _PUBLISH_LOG_DDL = f"""CREATE TABLE {{db}}.{SCHEMA}.{PUBLISH_LOG} (
   check_summary VARCHAR,
   published_snapshot_id BIGINT
 )"""
-
 _QUARANTINE_DDL = (
     f"CREATE TABLE {{db}}.{SCHEMA}.{QUARANTINE} (\n  publish_id BIGINT NOT NULL,\n  "
     + ",\n  ".join(f"{c} {t}" for c, t in QUARANTINE_KEY_COLUMNS)
     + ",\n  partition VARCHAR,\n  reason VARCHAR,\n  payload_sha256 VARCHAR\n)"
 )
-
 _OWN_COMMENTS: dict[str, dict[str, Any]] = {
     PUBLISH_LOG: {
         "description": "One row per publish of this file: which lake snapshot it shows, which run wrote it, "
@@ -72,6 +70,7 @@ _OWN_COMMENTS: dict[str, dict[str, Any]] = {
     },
 }
 
+
 def _finish(con, target, marts, publish_id, snapshot, run_id, published_parts, entries, summary_json, descriptions,
             row_counts, carried, *, refresh, refreshed_rows) -> "PublishResult":
     """Append this publish to ``publish_log`` and ``quarantine``, comment every table, checkpoint the file; the
@@ -96,6 +95,7 @@ def _finish(con, target, marts, publish_id, snapshot, run_id, published_parts, e
                          carried_over=carried, partitions_published=len(published_parts),
                          partitions_quarantined=len(entries), refresh=refresh, refreshed_rows=refreshed_rows)
 
+
 def _comment(con, table: str, doc: Any) -> None:
     if not doc:
         return
@@ -116,6 +116,7 @@ def _comment(con, table: str, doc: Any) -> None:
         # dbt docs may describe columns the mart no longer has; a stale doc must not fail a publish.
         if text and col in existing:
             con.execute(f"COMMENT ON COLUMN s.{SCHEMA}.{_ident(table)}.{_ident(col)} IS '{_q(text)}'")
+
 
 def _record_in_lake(home: Home, tmp: Path, publish_id: int, tables: list[str], run_id: str,
                     source_snapshot: int, plans: Mapping[str, tuple[str | None, list] | None],
@@ -173,10 +174,12 @@ def _record_in_lake(home: Home, tmp: Path, publish_id: int, tables: list[str], r
         raise ServingError(f"publish {publish_id}: the lake commit of the published tables was not found")
     return int(row[0]), how
 
+
 def _column_types(con, db: str, schema: str, table: str) -> list[tuple[str, str]]:
     return [(c, t) for c, t in con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
         "AND table_name = ? ORDER BY column_index", [db, schema, table]).fetchall()]
+
 
 def _set_published_snapshot(tmp: Path, publish_id: int, snapshot: int) -> None:
     con = duckdb.connect(":memory:")
@@ -188,6 +191,7 @@ def _set_published_snapshot(tmp: Path, publish_id: int, snapshot: int) -> None:
         con.execute("DETACH s")
     finally:
         con.close()
+
 
 def read_publish_log(path: str | os.PathLike) -> list[dict]:
     """The publish log of a serving file, oldest first; ``[]`` when the file does not exist.
@@ -211,10 +215,12 @@ def read_publish_log(path: str | os.PathLike) -> list[dict]:
     finally:
         con.close()
 
+
 def last_publish(home: Home) -> dict | None:
     """The newest publish_log row of ``home``'s serving file, or None if nothing was published yet."""
     log = read_publish_log(home.serving_db)
     return log[-1] if log else None
+
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

@@ -88,6 +88,7 @@ def publish(
                         path.unlink()
     return result
 
+
 def _build(home, tmp, base, target, snapshot, marts, run_id, entries, summary_json, descriptions, incremental
            ) -> tuple[PublishResult, dict[str, tuple[str | None, list] | None], int | None]:
     """Write the new file at ``tmp``; also how each table changed (for the lake) and the previous publish's
@@ -131,6 +132,7 @@ def _build(home, tmp, base, target, snapshot, marts, run_id, entries, summary_js
     finally:
         con.close()
 
+
 def _previous_from_lake(home: Home, con, target: Path, base: Path) -> None:
     """Write into ``base`` the tables of the lake's last ``publish`` commit, as the serving file had them.
 
@@ -164,6 +166,7 @@ def _previous_from_lake(home: Home, con, target: Path, base: Path) -> None:
     con.execute("DETACH b")
     con.execute("DETACH lake_prev")
 
+
 def _build_new(con, tmp, target, snapshot, marts, prev_tables, run_id, entries, summary_json, descriptions
                ) -> PublishResult:
     """A new file from scratch: every mart from the lake, quarantined partitions from the previous file."""
@@ -193,6 +196,7 @@ def _build_new(con, tmp, target, snapshot, marts, prev_tables, run_id, entries, 
     return _finish(con, target, marts, publish_id, snapshot, run_id, published_parts, entries, summary_json,
                    descriptions, row_counts, carried, refresh={name: "new file" for name in marts},
                    refreshed_rows={name: row_counts[name] - carried[name] for name in marts})
+
 
 def _build_from_copy(con, tmp, base, target, snapshot, marts, columns, plans, prev: _Previous, run_id, entries,
                      summary_json, descriptions) -> tuple[PublishResult, dict]:
@@ -257,6 +261,7 @@ def _build_from_copy(con, tmp, base, target, snapshot, marts, columns, plans, pr
     return _finish(con, target, marts, publish_id, snapshot, run_id, published_parts, entries, summary_json,
                    descriptions, row_counts, carried, refresh=how, refreshed_rows=refreshed), lake_plans
 
+
 @contextlib.contextmanager
 def _publish_lock(target: Path) -> Iterator[None]:
     # Two publishes at once would both read publish_id n and both write n + 1; the second rename would win
@@ -270,6 +275,7 @@ def _publish_lock(target: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
 
 def remove_temp_files(home: Home) -> list[Path]:
     """Remove the new-file temps (``.chartlake.duckdb.<pid>.<id>.tmp`` and their ``.wal``) of publishes killed
@@ -286,6 +292,7 @@ def remove_temp_files(home: Home) -> list[Path]:
                     removed.append(tmp)
     return removed
 
+
 def _check_snapshot(con, home: Home, snapshot: int) -> None:
     known = con.execute(
         f"SELECT count(*) FROM {lake.LAKE_ALIAS}.snapshots() WHERE snapshot_id = ?", [int(snapshot)]
@@ -295,6 +302,7 @@ def _check_snapshot(con, home: Home, snapshot: int) -> None:
         raise ServingError(
             f"lake snapshot {snapshot} does not exist in {home.lake_catalog} (latest is {latest})"
         )
+
 
 def _fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)

@@ -45,6 +45,7 @@ def open_as_of(home: Home, publish: Publish | None, *,
         raise
     return con
 
+
 def check_read_only(sql: str) -> str:
     """The statement to run if ``sql`` only reads marts (see ``readonly_query.check``); else VersionsError."""
     try:
@@ -52,11 +53,13 @@ def check_read_only(sql: str) -> str:
     except readonly_query.QueryRefused as exc:
         raise VersionsError(str(exc)) from None
 
+
 @dataclass
 class QueryResult:
     columns: list[str]
     rows: list[tuple]
     publish: Publish | None  # None: the current serving file
+
 
 def query(home: Home, sql: str, as_of: str | int | None = None, *,
           timeout: float = readonly_query.DEFAULT_TIMEOUT_S,

@@ -14,10 +14,8 @@ from orchestration.lib import lake, serving, serving_file
 
 
 PUBLISHED = serving.PUBLISHED_SCHEMA
-
 # Tables of the published schema that are not marts.
 _NOT_MARTS = {serving.QUARANTINE, serving.PUBLISH_LOG}
-
 # The partitions a publish holds back per mart: mirrors ``orchestration.defs.publish.assets.MARTS`` (a test keeps
 # them equal; lib code may not import the Dagster definitions). Unknown marts: the whole table is one partition.
 PARTITIONS: dict[str, tuple[str, ...]] = {
@@ -31,7 +29,6 @@ PARTITIONS: dict[str, tuple[str, ...]] = {
     "mart_product_daily_ranks": ("country",),
     "mart_product_breakouts": ("country",),
 }
-
 # The grain of each mart (its dbt uniqueness test): rows with the same key in two publishes are "changed" when
 # any other column differs. A mart without a known grain only has rows added and removed.
 GRAINS: dict[str, tuple[str, ...]] = {
@@ -45,14 +42,14 @@ GRAINS: dict[str, tuple[str, ...]] = {
     "mart_product_daily_ranks": ("product_id", "country", "chart", "chart_date"),
     "mart_product_breakouts": ("product_id", "country", "chart"),
 }
-
 # Columns a mart row shares with raw.chart_entries: how lineage finds the raw rows behind it.
 _RAW_LINK = ("store", "country", "device", "chart", "genre_id", "chart_date", "app_id", "payload_sha256")
-
 _CHART_KEY = ("store", "country", "device", "chart", "genre_id", "chart_date")
+
 
 class VersionsError(ValueError):
     """A bad argument (unknown publish, mart, key, writing SQL...): the message says which and what is valid."""
+
 
 @dataclass(frozen=True)
 class Publish:
@@ -85,6 +82,7 @@ class Publish:
             failed_checks=tuple(failed),
         )
 
+
 def publishes(home: Home) -> list[Publish]:
     """Every publish recorded in the serving file, oldest first (``[]`` before the first publish).
 
@@ -98,6 +96,7 @@ def publishes(home: Home) -> list[Publish]:
         if rows is None:
             raise VersionsError(str(exc)) from None
         return [Publish.from_row(r) for r in rows]
+
 
 def _lake_publish_log(home: Home) -> list[dict] | None:
     if not home.lake_catalog.exists():
@@ -116,6 +115,7 @@ def _lake_publish_log(home: Home) -> list[dict] | None:
     if rows and rows[-1].get("published_snapshot_id") is None:
         rows[-1]["published_snapshot_id"] = int(last)
     return rows
+
 
 def resolve_publish(home: Home, ref: str | int) -> Publish:
     """A publish by id (``3``) or by time (``2025-01-31T12:00``: the latest publish at or before it, UTC)."""
@@ -142,8 +142,10 @@ def resolve_publish(home: Home, ref: str | int) -> Publish:
                             f"{log[0].published_at:%Y-%m-%d %H:%M:%S} UTC)")
     return before[-1]
 
+
 def _id_range(log: list[Publish]) -> str:
     return f"{log[0].publish_id}..{log[-1].publish_id}" if len(log) > 1 else str(log[0].publish_id)
+
 
 def recent_snapshots(home: Home, limit: int = 10) -> list[dict]:
     """The newest lake snapshots with their commit messages and extra info (newest first)."""
@@ -152,11 +154,13 @@ def recent_snapshots(home: Home, limit: int = 10) -> list[dict]:
     with lake.session(home, read_only=True) as con:
         return lake.snapshots(con, limit=limit)
 
+
 def _recorded(p: Publish) -> int:
     if p.published_snapshot_id is None:
         raise VersionsError(f"publish {p.publish_id} predates data versions: its tables were not recorded in the "
                             f"lake (schema {PUBLISHED}); only later publishes can be queried as of")
     return int(p.published_snapshot_id)
+
 
 def _base_connection(home: Home, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
     con = con or duckdb.connect(":memory:")
@@ -166,6 +170,7 @@ def _base_connection(home: Home, con: duckdb.DuckDBPyConnection | None = None) -
         con.close()
         raise
     return con
+
 
 def _attach_lake_at(con, home: Home, alias: str, snapshot: int) -> None:
     if not lake.exists(home):
@@ -177,28 +182,34 @@ def _attach_lake_at(con, home: Home, alias: str, snapshot: int) -> None:
         raise VersionsError(f"lake snapshot {snapshot} cannot be opened in {home.lake_catalog} (expired?): {exc}") \
             from exc
 
+
 def _marts_in(con) -> list[str]:
     db, schema = con.execute("SELECT current_database(), current_schema()").fetchone()
     return [r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? ORDER BY 1",
         [db, schema]).fetchall() if r[0] not in _NOT_MARTS]
 
+
 def _columns(con, relation: str) -> list[str]:
     return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+
 
 def _published_marts(con, db: str) -> list[str]:
     return [r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? ORDER BY 1",
         [db, PUBLISHED]).fetchall() if r[0] not in _NOT_MARTS]
 
+
 def _previous(home: Home, p: Publish) -> Publish | None:
     earlier = [q for q in publishes(home) if q.publish_id < p.publish_id and q.published_snapshot_id is not None]
     return earlier[-1] if earlier else None
+
 
 def _all_tables(con, db: str) -> set[str]:
     return {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?", [db, PUBLISHED]
     ).fetchall()}
+
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'

@@ -24,6 +24,7 @@ class PartitionDiff:
     def label(self) -> str:
         return "/".join(str(v) for v in self.partition.values()) or "(all)"
 
+
 @dataclass
 class DiffResult:
     a: Publish
@@ -38,6 +39,7 @@ class DiffResult:
         marts = sorted({p.mart for p in self.partitions})
         return (f"publish {self.a.publish_id} -> {self.b.publish_id}: {len(self.partitions)} partitions differ in "
                 f"{len(marts)} of {len(self.marts)} marts; {added} rows added, {removed} removed, {changed} changed")
+
 
 def diff(home: Home, a: str | int, b: str | int, mart: str | None = None) -> DiffResult:
     """Rows added, removed and changed per mart and partition from publish ``a`` to publish ``b``."""
@@ -60,6 +62,7 @@ def diff(home: Home, a: str | int, b: str | int, mart: str | None = None) -> Dif
         return result
     finally:
         con.close()
+
 
 def _diff_mart(con, name: str, in_a: bool, in_b: bool) -> list[PartitionDiff]:
     rel_a, rel_b = f"pa.{PUBLISHED}.{_ident(name)}", f"pb.{PUBLISHED}.{_ident(name)}"

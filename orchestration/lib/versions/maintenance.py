@@ -21,6 +21,7 @@ class MaintenanceResult:
     kept_for_publishes: list[int]
     files_deleted: int
 
+
 def referenced_snapshots(home: Home, con=None) -> set[int]:
     """Snapshots a publish needs: the marts/raw it was read from and its own ``published`` commit.
 
@@ -44,6 +45,7 @@ def referenced_snapshots(home: Home, con=None) -> set[int]:
             if src is not None:
                 refs.add(int(src))
     return refs
+
 
 def maintain(home: Home, *, older_than: dt.timedelta = dt.timedelta(days=7), keep_last: int = 10,
              cleanup_older_than: dt.timedelta | None = dt.timedelta(hours=1), dry_run: bool = False,
@@ -88,8 +90,10 @@ def maintain(home: Home, *, older_than: dt.timedelta = dt.timedelta(days=7), kee
     kept = sorted(r for r in refs if any(s == r for s, _ in snaps))
     return MaintenanceResult(before, _count_files(home), merged, expire, kept, deleted)
 
+
 def _aware(t: dt.datetime) -> dt.datetime:
     return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
+
 
 def _count_files(home: Home) -> int:
     return sum(1 for _ in home.lake_files.rglob("*.parquet"))

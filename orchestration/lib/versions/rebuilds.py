@@ -37,6 +37,7 @@ class MartCheck:
         return (self.published_hash == self.rebuilt_hash and self.published_rows == self.rebuilt_rows
                 and self.carry_over_ok is not False)
 
+
 def content_hash(con, relation: str, columns: list[str], where: str = "", params: list | None = None) -> tuple[int, str]:
     """(rows, hash) of a relation's content, independent of row order; duplicates count."""
     packed = ", ".join(f"{_ident(c)} := {_ident(c)}" for c in columns)
@@ -46,6 +47,7 @@ def content_hash(con, relation: str, columns: list[str], where: str = "", params
         params or [],
     ).fetchone()
     return int(row[0]), row[1]
+
 
 def published_hashes(home: Home, ref: str | int) -> dict[str, tuple[int, str]]:
     """(rows, content hash) per mart as publish ``ref`` wrote them."""
@@ -57,6 +59,7 @@ def published_hashes(home: Home, ref: str | int) -> dict[str, tuple[int, str]]:
                 for m in _published_marts(con, "p")}
     finally:
         con.close()
+
 
 def rebuild(home: Home, ref: str | int, scratch: str | os.PathLike, *, keep: bool = False) -> list[MartCheck]:
     """Rebuild every mart from ``raw.*`` as of publish ``ref``'s lake snapshot in ``scratch`` and compare.
@@ -91,6 +94,7 @@ def rebuild(home: Home, ref: str | int, scratch: str | os.PathLike, *, keep: boo
         if not keep:
             shutil.rmtree(scratch_home.root, ignore_errors=True)
 
+
 def _run_dbt(scratch: Home) -> None:
     dbt = Path(sys.executable).parent / "dbt"
     if not dbt.exists():
@@ -103,6 +107,7 @@ def _run_dbt(scratch: Home) -> None:
     )
     if proc.returncode != 0:
         raise VersionsError(f"dbt build in scratch home {scratch.root} failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
+
 
 def _compare(home: Home, scratch: Home, p: Publish, published: int) -> list[MartCheck]:
     con = _base_connection(home)
@@ -142,6 +147,7 @@ def _compare(home: Home, scratch: Home, p: Publish, published: int) -> list[Mart
         return checks
     finally:
         con.close()
+
 
 def _outside(parts: list[str], quarantined: list[tuple]) -> tuple[str, list]:
     if not parts or not quarantined:

@@ -33,6 +33,7 @@ class PayloadLineage:
     used: bool  # the version the marts were built from: current in raw.payload_versions at that snapshot
     captured_at: dt.datetime | None = None  # what versions are ordered by (the fetch or the archive's capture time)
 
+
 @dataclass
 class Lineage:
     mart: str
@@ -40,6 +41,7 @@ class Lineage:
     publish: Publish | None
     lake_snapshot_id: int
     payloads: list[PayloadLineage]
+
 
 def lineage(home: Home, mart: str, keys: dict[str, str], as_of: str | int | None = None) -> Lineage:
     """The raw payloads, source URLs, fetch times, run ids and lake snapshots one mart row came from.
@@ -85,6 +87,7 @@ def lineage(home: Home, mart: str, keys: dict[str, str], as_of: str | int | None
     return Lineage(mart, row, publish, current.lake_snapshot_id,
                    _raw_payloads(home, current.lake_snapshot_id, {c: row[c] for c in link}))
 
+
 def _raw_payloads(home: Home, snapshot: int, match: dict[str, Any]) -> list[PayloadLineage]:
     con = _base_connection(home)
     try:
@@ -127,6 +130,7 @@ def _raw_payloads(home: Home, snapshot: int, match: dict[str, Any]) -> list[Payl
         return out
     finally:
         con.close()
+
 
 def _fmt_keys(keys: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in keys.items())
