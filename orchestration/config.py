@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +60,10 @@ class Home:
     """The layout of one chartlake home. Paths only; nothing is created until ``ensure()``."""
 
     root: Path
+    # DuckDB's memory bound for this home's lake sessions when a caller configured one (Dagster's ChartlakeHome
+    # resource); None: CHARTLAKE_DUCKDB_MEMORY_LIMIT, else the default (orchestration.lib.lake). Not part of the
+    # home's identity: the same directory is the same home whatever memory a process allows itself.
+    duckdb_memory_limit: str | None = field(default=None, compare=False)
 
     @classmethod
     def resolve(cls, root: str | os.PathLike | None = None) -> "Home":

@@ -1,23 +1,45 @@
-"""Resources shared by every stage: where the home is, and how to reach Apple's feeds."""
+"""Resources shared by every stage: where the home is, how to reach Apple's feeds, and the run's tunables.
+
+Every setting is a resource field, so a deployment sets it in the Definitions (or the launchpad) and the UI shows
+it. A field left unset falls back to its environment variable, read through ``dg.EnvVar`` when a run uses the
+resource (never at import), then to the default that the CLI and dbt's profile use too.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+
 import dagster as dg
+from pydantic import Field
 
 from orchestration.config import Home
+from orchestration.lib import lake
 from orchestration.lib.payload_store import PayloadStore
 
 DEFAULT_COUNTRIES = "us,fr,gb,de,jp,cn,ca,br,in,kr,it,es"
 DEFAULT_CHARTS = "iphone:top-free,iphone:top-paid,iphone:top-grossing,ipad:top-free,ipad:top-paid,ipad:top-grossing"
 
 
+def _from_env(name: str, default: str) -> str:
+    return (dg.EnvVar(name).get_value() or "").strip() or default
+
+
 class ChartlakeHome(dg.ConfigurableResource):
-    """The chartlake home (CHARTLAKE_HOME, default ``data/``), resolved when a run uses it, not at import."""
+    """The chartlake home (CHARTLAKE_HOME, default ``data/``), resolved when a run uses it, not at import, and how
+    much memory its DuckDB sessions may take (dbt's too: the dbt asset hands the same bound to profiles.yml)."""
 
     path: str = ""
+    duckdb_memory_limit: str = Field(
+        default="", description=f"DuckDB's memory bound for the run's lake sessions and dbt (e.g. 2GB, 512MB); "
+        f"empty: {lake.MEMORY_LIMIT_ENV}, else {lake.DEFAULT_MEMORY_LIMIT}.")
+
+    def memory_limit(self) -> str:
+        return self.duckdb_memory_limit.strip() or _from_env(lake.MEMORY_LIMIT_ENV, lake.DEFAULT_MEMORY_LIMIT)
 
     def home(self) -> Home:
-        return Home.resolve(self.path or None).ensure()
+        home = Home.resolve(self.path or None).ensure()
+        # Unset: lake sessions resolve the variable themselves, and a bad value is reported under its name.
+        return dataclasses.replace(home, duckdb_memory_limit=self.duckdb_memory_limit.strip() or None)
 
     def store(self) -> PayloadStore:
         return PayloadStore(self.home().raw)
@@ -58,3 +80,28 @@ class AppleFeeds(dg.ConfigurableResource):
 
         return AppleFeedClient(v2_base_url=self.v2_base_url, legacy_base_url=self.legacy_base_url,
                                timeout=self.timeout_seconds, max_in_flight=self.max_in_flight)
+
+
+FRESHNESS_HOURS_ENV = "CHARTLAKE_FRESHNESS_HOURS"
+DEFAULT_FRESHNESS_HOURS = 36.0
+
+
+class ServingFreshness(dg.ConfigurableResource):
+    """How old the newest published chart date of a storefront may be before serving_freshness fails."""
+
+    max_age_hours: float | None = Field(
+        default=None, description=f"Hours, counted from the chart day's start (UTC); unset: {FRESHNESS_HOURS_ENV}, "
+        f"else {DEFAULT_FRESHNESS_HOURS:g}.")
+
+    def hours(self) -> float:
+        if self.max_age_hours is not None:
+            source, raw = "ServingFreshness.max_age_hours", str(self.max_age_hours)
+        else:
+            source, raw = FRESHNESS_HOURS_ENV, _from_env(FRESHNESS_HOURS_ENV, str(DEFAULT_FRESHNESS_HOURS))
+        try:
+            hours = float(raw)
+        except ValueError:
+            raise ValueError(f"{source}={raw!r} is not a number of hours") from None
+        if hours <= 0:
+            raise ValueError(f"{source}={raw!r} must be a positive number of hours")
+        return hours

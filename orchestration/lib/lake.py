@@ -246,6 +246,13 @@ def attach_sql(home: Home, alias: str = LAKE_ALIAS, read_only: bool = False, sna
     return lake_config(home).attach_sql(alias, read_only=read_only, snapshot=snapshot)
 
 
+def memory_limit(home: Home, env: Mapping[str, str] | None = None) -> str:
+    """DuckDB's memory bound for ``home``'s sessions: the home's own setting, else ``CHARTLAKE_DUCKDB_MEMORY_LIMIT``,
+    else ``DEFAULT_MEMORY_LIMIT`` (dbt_project/profiles.yml resolves the variable to the same default)."""
+    env = os.environ if env is None else env
+    return (home.duckdb_memory_limit or env.get(MEMORY_LIMIT_ENV) or "").strip() or DEFAULT_MEMORY_LIMIT
+
+
 def connect(home: Home | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB session with the lake attached as ``lake`` and selected with ``USE``."""
     home = home or Home.resolve()
@@ -254,12 +261,13 @@ def connect(home: Home | None = None, *, read_only: bool = False) -> duckdb.Duck
         raise LakeError(f"no lake at {config.sqlite_file}: load some charts first (chartlake import / demo)")
     if not config.data_path.startswith("s3://"):
         Path(config.data_path).mkdir(parents=True, exist_ok=True)
-    limit = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
+    limit = memory_limit(home)
     try:
         con = duckdb.connect(":memory:", config={"memory_limit": limit,
                                                  "temp_directory": str(home.root / ".duckdb_tmp")})
     except duckdb.Error as exc:
-        raise LakeError(f"{MEMORY_LIMIT_ENV}={limit!r} is not a DuckDB memory limit (e.g. 2GB, 512MB): {exc}") from None
+        source = "the configured memory limit" if home.duckdb_memory_limit else MEMORY_LIMIT_ENV
+        raise LakeError(f"{source}={limit!r} is not a DuckDB memory limit (e.g. 2GB, 512MB): {exc}") from None
     try:
         prepare(con, home, config)
         try:

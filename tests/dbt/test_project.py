@@ -80,3 +80,33 @@ def test_unit_tests_cover_the_tricky_logic(built):
     result = built.dbt("test", "--select", "test_type:unit")
     statuses = [str(r.status) for r in result.result.results]
     assert len(statuses) >= 5 and set(statuses) == {"pass"}, statuses
+
+
+def test_incremental_config_is_written_once_and_resolves_per_model(built):
+    """dbt accepts a misspelt config key silently: the resolved config of every model is pinned here."""
+    manifest = json.loads((built.target / "manifest.json").read_text())
+    models = {n["name"]: n["config"] for n in manifest["nodes"].values()
+              if n["resource_type"] == "model" and n["package_name"] == "chartlake"}
+    resolved = {name: (c["materialized"], c.get("unique_key") if c["materialized"] == "incremental" else None,
+                       c.get("on_schema_change") if c["materialized"] == "incremental" else None)
+                for name, c in models.items()}
+    by_date = ("incremental", "chart_date", "fail")
+    assert resolved == {
+        "stg_apple__chart_entries": ("view", None, None),
+        "stg_apple__app_names": ("view", None, None),
+        "int_chart_days": by_date,
+        "int_app_names_daily": ("incremental", "chart_date", "append_new_columns"),
+        "int_watchlist_overtakes": by_date,
+        "fct_chart_entries": by_date,
+        "mart_daily_rankings": by_date,
+        "mart_daily_country_summary": by_date,
+        "mart_breakouts": ("incremental", ["chart_id", "app_id", "breakout_date"], "fail"),
+        "dim_apps": ("incremental", "app_id", "append_new_columns"),
+        "dim_products": ("table", None, None),
+        "mart_product_daily_ranks": ("table", None, None),
+        "mart_product_breakouts": ("table", None, None),
+    }
+    assert {c["incremental_strategy"] for c in models.values() if c["materialized"] == "incremental"} == {"delete+insert"}
+    # The block lives in dbt_project.yml; a model's config() only says how it differs.
+    copies = [p.name for p in (DBT_PROJECT_DIR / "models").rglob("*.sql") if "materialized=" in p.read_text()]
+    assert copies == []

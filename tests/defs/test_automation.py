@@ -12,14 +12,9 @@ import pytest
 
 from orchestration.defs.publish.checks import evaluate_freshness, freshness_job, freshness_schedule, serving_freshness
 from orchestration.defs.raw.assets import RawLoadConfig, raw_chart_entries
-from orchestration.defs.raw.schedules import (
-    DEFAULT_FETCH_CRON,
-    build_daily_schedule,
-    daily_job,
-    daily_schedule,
-)
+from orchestration.defs.raw.schedules import DEFAULT_FETCH_CRON, build_daily_schedule, daily_job
 from orchestration.defs.raw.sensors import inbox_sensor
-from orchestration.defs.resources import AppleFeeds, ChartlakeHome
+from orchestration.defs.resources import AppleFeeds, ChartlakeHome, ServingFreshness
 from orchestration.lib import lake, serving
 from tests.conftest import v2_payload
 
@@ -27,6 +22,8 @@ UTC = dt.timezone.utc
 APPS = [("741292507", "REDnote"), ("835599320", "TikTok"), ("389801252", "Instagram")]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 FETCH = {"ops": {"raw__chart_entries": {"config": {"fetch": True}}}}
+# The schedule as the definitions build it, at the default time (the cron's variable has its own test).
+daily_schedule = build_daily_schedule(DEFAULT_FETCH_CRON)
 
 
 # --- daily schedule ----------------------------------------------------------------------------------------------
@@ -83,7 +80,7 @@ def merged_defs() -> dg.Definitions:
     from orchestration.definitions import defs
 
     return dg.Definitions.merge(defs, dg.Definitions(
-        jobs=[daily_job, freshness_job], schedules=[daily_schedule, freshness_schedule], sensors=[inbox_sensor],
+        jobs=[daily_job, freshness_job], schedules=[freshness_schedule], sensors=[inbox_sensor],
         asset_checks=[serving_freshness]))
 
 
@@ -203,8 +200,9 @@ def _publish_rankings(home, rows: list[tuple[str, dt.date]]) -> None:
         run_id="test", quarantined=[], check_summary={}, descriptions={})
 
 
-def _check(home, countries: str) -> dg.AssetCheckResult:
-    return serving_freshness(chartlake=ChartlakeHome(path=str(home.root)), apple_feeds=AppleFeeds(countries=countries))
+def _check(home, countries: str, freshness: ServingFreshness | None = None) -> dg.AssetCheckResult:
+    return serving_freshness(chartlake=ChartlakeHome(path=str(home.root)), apple_feeds=AppleFeeds(countries=countries),
+                             freshness=freshness or ServingFreshness())
 
 
 def test_freshness_fails_without_a_serving_file(home):
@@ -247,6 +245,10 @@ def test_freshness_passes_when_fresh_and_names_the_stale_storefronts(home, monke
     monkeypatch.setenv("CHARTLAKE_FRESHNESS_HOURS", "soon")
     with pytest.raises(ValueError, match="CHARTLAKE_FRESHNESS_HOURS='soon'"):
         _check(home, "us")
+    # A value set on the resource wins over the variable (and is checked the same way).
+    assert _check(home, "us,gb", ServingFreshness(max_age_hours=24 * 365 * 100)).passed is True
+    with pytest.raises(ValueError, match="ServingFreshness.max_age_hours='-1.0' must be a positive"):
+        _check(home, "us", ServingFreshness(max_age_hours=-1))
 
 
 def test_a_replay_home_is_judged_at_its_own_clock_and_storefronts(home, monkeypatch):

@@ -11,7 +11,6 @@ EXPECTED_ASSETS = {
     "raw/payload_versions": "raw",
     "staging/stg_apple__app_names": "staging",
     "staging/stg_apple__chart_entries": "staging",
-    "staging/stg_apple__payloads": "staging",
     "intermediate/int_app_names_daily": "intermediate",
     "intermediate/int_chart_days": "intermediate",
     "intermediate/int_watchlist_overtakes": "intermediate",

@@ -121,3 +121,23 @@ def test_packaged_postgres_extension_installs_under_its_scanner_name(home):
     con.execute("LOAD httpfs")
     assert con.execute("select current_setting('allow_unsigned_extensions')").fetchone()[0] is False
     assert os.path.exists(lake.extension_binary("postgres"))
+
+
+@pytest.mark.parametrize("given", [None, "", "512MB", " 3GB "])
+def test_dbt_profile_bounds_memory_like_python(given, tmp_path):
+    """profiles.yml and lake.connect read one variable with one default: dbt never gets DuckDB's 80% of RAM."""
+    home = Home(tmp_path / "home")
+    env = {"CHARTLAKE_HOME": str(home.root)}
+    if given is not None:
+        env[lake.MEMORY_LIMIT_ENV] = given
+    creds = _dbt_profile(env)
+    assert creds.config_options["memory_limit"] == lake.memory_limit(home, env)
+    assert lake.memory_limit(home, env) == (given or "").strip() or lake.DEFAULT_MEMORY_LIMIT
+
+
+def test_a_home_configured_memory_limit_wins_over_the_variable(tmp_path):
+    import dataclasses
+
+    home = dataclasses.replace(Home(tmp_path / "home"), duckdb_memory_limit="256MB")
+    assert lake.memory_limit(home, {lake.MEMORY_LIMIT_ENV: "4GB"}) == "256MB"
+    assert home == Home(tmp_path / "home")  # the same directory is the same home

@@ -15,6 +15,7 @@ import pytest
 from orchestration.config import Home
 from orchestration.lib import audit, ingest, lake, versions
 from orchestration.lib.payload_store import PayloadStore
+from orchestration.lib.versions.row_lineage import _raw_payloads
 from tests.conftest import v2_payload
 
 DAY = dt.date(2025, 1, 14)
@@ -105,7 +106,7 @@ def test_a_quarantined_newer_payload_is_never_current_and_lineage_says_so(tmp_pa
         assert set(audit.current_raw_rows(con, DAY, newest=True)["payload_sha256"]) == {newest}
         assert con.execute("select * from raw.quarantined_payloads").fetchall()[0][1:3] == ("us", newest)
     # Lineage of the mart row at rank 1: the payload the marts read is USED, the newer quarantined one is not.
-    found = versions._raw_payloads(home, snapshot, {"country": "us", "chart_date": DAY, "app_id": APPS[0][0]})
+    found = _raw_payloads(home, snapshot, {"country": "us", "chart_date": DAY, "app_id": APPS[0][0]})
     assert {p.payload_sha256: p.used for p in found} == {older: True, newest: False}
 
 

@@ -1,11 +1,6 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='chart_date',
-        on_schema_change='append_new_columns'
-    )
-}}
+{#- names_seen / developers_seen were added to a table that existing homes already hold: they gain the columns
+    on their next run instead of failing until a full refresh. -#}
+{{ config(on_schema_change='append_new_columns') }}
 -- The name an app goes by on a day, across all storefronts: the base of dim_apps' name history.
 -- Names are localised per storefront, so one name is chosen per day: the US storefront's if the app
 -- charted there (analysts read English names), else the name seen in the most charts, then the

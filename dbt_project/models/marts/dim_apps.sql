@@ -1,7 +1,7 @@
+{#- One row per app x version, rebuilt per app (not per date); known_names / known_developers were added to a
+    table existing homes already hold: they gain the columns instead of failing until a full refresh. -#}
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
         unique_key='app_id',
         on_schema_change='append_new_columns',
         pre_hook="{{ dim_apps_drop_vanished_apps() }}"

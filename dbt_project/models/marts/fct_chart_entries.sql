@@ -1,11 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='chart_date',
-        on_schema_change='fail'
-    )
-}}
 -- The cleaned, typed fact: the current version of every chart position, with its lineage (payload hash,
 -- source, run) so every published figure leads back to the raw payload it came from.
 select

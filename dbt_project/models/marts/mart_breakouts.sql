@@ -1,9 +1,7 @@
+{#- One row per chart x app x breakout day: a window rebuilds breakouts, not whole dates (see below). -#}
 {{
     config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
         unique_key=['chart_id', 'app_id', 'breakout_date'],
-        on_schema_change='fail',
         pre_hook="{{ mart_breakouts_drop_rebuilt_rows() }}"
     )
 }}

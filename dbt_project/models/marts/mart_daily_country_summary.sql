@@ -1,11 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='chart_date',
-        on_schema_change='fail'
-    )
-}}
 {%- set top_n = var('top_n') | int %}
 -- One line per chart and day: who is #1, how much the top moved since the chart's previous captured day,
 -- and which watch-list heavyweights were overtaken. A row depends only on its own day and the previous

@@ -20,6 +20,7 @@ from orchestration.config import DBT_PROJECT_DIR
 from orchestration.defs.instance import POOL_DBT
 from orchestration.defs.raw.partitions import daily_partitions
 from orchestration.defs.resources import ChartlakeHome
+from orchestration.lib import lake
 
 
 def dbt_executable() -> str:
@@ -112,8 +113,6 @@ def rebuild_until(home, window_end):
     (previous rank, delta, days in chart, streak at #1, peak to date), so the window runs to the newest loaded day."""
     import datetime as dt
 
-    from orchestration.lib import lake
-
     if not lake.exists(home):
         return window_end
     with lake.session(home, read_only=True) as con:
@@ -123,16 +122,19 @@ def rebuild_until(home, window_end):
 
 @contextlib.contextmanager
 def _home_env(chartlake: ChartlakeHome):
-    """dbt reads the home from CHARTLAKE_HOME in profiles.yml: hand it the run's home, then restore."""
-    old = os.environ.get("CHARTLAKE_HOME")
-    os.environ["CHARTLAKE_HOME"] = str(chartlake.home().root)
+    """dbt reads the home and DuckDB's memory bound from the environment in profiles.yml: hand it the run's
+    resource values, then restore."""
+    values = {"CHARTLAKE_HOME": str(chartlake.home().root), lake.MEMORY_LIMIT_ENV: chartlake.memory_limit()}
+    old = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("CHARTLAKE_HOME", None)
-        else:
-            os.environ["CHARTLAKE_HOME"] = old
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @dbt_assets(
@@ -147,8 +149,6 @@ def _home_env(chartlake: ChartlakeHome):
 )
 def chartlake_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, chartlake: ChartlakeHome):
     """staging -> intermediate -> marts for the partition window ``[min_date, max_date)``."""
-    from orchestration.lib import lake
-
     window = context.partition_time_window
     home = chartlake.home()
     lake.install_extensions(home)
@@ -183,8 +183,6 @@ class _LazyLake:
     @property
     def con(self):
         if self._con is None:
-            from orchestration.lib import lake
-
             self._con = self._stack.enter_context(lake.session(self._home, read_only=True))
         return self._con
 

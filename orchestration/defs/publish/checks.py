@@ -8,34 +8,18 @@ the serving file itself.
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import dagster as dg
 import duckdb
 
 from orchestration.config import read_replay
-from orchestration.defs.resources import AppleFeeds, ChartlakeHome
+from orchestration.defs.resources import AppleFeeds, ChartlakeHome, ServingFreshness
 from orchestration.lib import serving_file
 
 # The key of orchestration.defs.publish.assets.serving_chartlake, spelled out so that importing the check does not
 # load the dbt project.
 SERVING_KEY = dg.AssetKey(["serving", "chartlake"])
-FRESHNESS_HOURS_ENV = "CHARTLAKE_FRESHNESS_HOURS"
-DEFAULT_FRESHNESS_HOURS = 36.0
 RANKINGS = "analytics.mart_daily_rankings"
-
-
-def freshness_hours() -> float:
-    raw = os.environ.get(FRESHNESS_HOURS_ENV)
-    if raw is None or not raw.strip():
-        return DEFAULT_FRESHNESS_HOURS
-    try:
-        hours = float(raw)
-    except ValueError:
-        raise ValueError(f"{FRESHNESS_HOURS_ENV}={raw!r} is not a number of hours") from None
-    if hours <= 0:
-        raise ValueError(f"{FRESHNESS_HOURS_ENV}={raw!r} must be a positive number of hours")
-    return hours
 
 
 def newest_chart_dates(serving_db) -> dict[str, dt.date]:
@@ -77,13 +61,15 @@ def evaluate_freshness(newest: dict[str, dt.date], countries: list[str], max_age
     asset=SERVING_KEY,
     name="serving_freshness",
     description="Fails when the newest published chart date of any configured storefront (AppleFeeds.countries) "
-    "is older than CHARTLAKE_FRESHNESS_HOURS (default 36 h, counted from the chart day's start in UTC), or when "
+    "is older than the ServingFreshness resource allows (CHARTLAKE_FRESHNESS_HOURS, default 36 h, counted from "
+    "the chart day's start in UTC), or when "
     "nothing was published yet. A replay home (`chartlake demo`, replay.json) is judged at its pinned clock and "
     "for its own storefronts.",
 )
-def serving_freshness(chartlake: ChartlakeHome, apple_feeds: AppleFeeds) -> dg.AssetCheckResult:
+def serving_freshness(chartlake: ChartlakeHome, apple_feeds: AppleFeeds,
+                      freshness: ServingFreshness) -> dg.AssetCheckResult:
     home = chartlake.home()
-    max_age = freshness_hours()
+    max_age = freshness.hours()
     replay = read_replay(home)
     # A replay home (`chartlake demo`) is judged at its own clock and storefronts: a demo of January 2025 is not
     # stale, and the storefronts it did not generate are not missing.

@@ -5,9 +5,9 @@ asset fetches the storefronts and charts the ``AppleFeeds`` resource names, so c
 resource change, not a code change.
 
 When it runs is ``CHARTLAKE_FETCH_CRON`` (default ``15 6 * * *``, UTC). A schedule's cron string is part of its
-definition, so the variable is read once, when the code location loads (``build_daily_schedule()`` below is
-called while ``orchestration.definitions`` is imported); restart ``dagster dev`` / reload the code location
-after changing it. Everything else is read when a tick is evaluated.
+definition, so the variable is read once, when the code location loads: ``orchestration/definitions.py`` calls
+``build_daily_schedule()``, and importing this module reads nothing. Restart ``dagster dev`` / reload the code
+location after changing it. Everything else is read when a tick is evaluated.
 """
 
 from __future__ import annotations
@@ -88,5 +88,3 @@ def _daily_schedule(cron: str, name: str) -> dg.ScheduleDefinition:
 
     return _daily
 
-
-daily_schedule = build_daily_schedule()

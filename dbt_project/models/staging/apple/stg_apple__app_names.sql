@@ -9,26 +9,14 @@ with
 
 source as not materialized (
 
-    select e.app_id, e.chart_date, e.country, e.app_name, e.developer_name
-    from {{ source('raw', 'chart_entries') }} as e
-    inner join {{ source('raw', 'payload_versions') }} as v
-        on not v.is_quarantined
-        and e.store = v.store
-        and e.country = v.country
-        and e.device = v.device
-        and e.chart = v.chart
-        and e.genre_id is not distinct from v.genre_id
-        and e.chart_date = v.chart_date
-        and e.payload_sha256 = v.payload_sha256
+    {{ raw_entries_of_versions('not v.is_quarantined', 'e.app_id, e.chart_date, e.country, e.app_name, e.developer_name') }}
 
 ),
 
 renamed as (
 
     select
-        trim(cast(app_id as varchar)) as app_id,
-        cast(chart_date as date) as chart_date,
-        lower(trim(country)) as country,
+        {{- normalised_columns('app_id', 'chart_date', 'country') }},
         nullif(trim(app_name, ' '), '') as app_name,
         nullif(trim(developer_name, ' '), '') as developer_name
     from source

@@ -5,8 +5,7 @@
 -- Readers filter this view by chart_date (fct_chart_entries reads one day in an update), and the filter must
 -- reach the raw scan, or every read re-runs the version rule over all history. So the CTEs are inlined
 -- (NOT MATERIALIZED: a CTE read twice is otherwise materialised over every raw row, and filters stop at it),
--- and the current version is picked with an inner join (one version row per chart key, so no row is
--- duplicated) rather than a semi join, because DuckDB carries a filter to both sides of an inner join only.
+-- and the current version is picked with an inner join (raw_entries_of_versions, macros/staging.sql).
 -- The version relation is per chart key, and chart_date is part of the key, so filtering first changes no result.
 -- payload_versions is a view over the quarantine: depending on the quarantine asset too makes every run that
 -- materializes both (daily_job) judge the day before staging reads it.
@@ -15,31 +14,14 @@ with
 
 source as not materialized (
 
-    select e.*
-    from {{ source('raw', 'chart_entries') }} as e
-    inner join {{ source('raw', 'payload_versions') }} as v
-        on v.is_current
-        and e.store = v.store
-        and e.country = v.country
-        and e.device = v.device
-        and e.chart = v.chart
-        and e.genre_id is not distinct from v.genre_id
-        and e.chart_date = v.chart_date
-        and e.payload_sha256 = v.payload_sha256
+    {{ raw_entries_of_versions('v.is_current') }}
 
 ),
 
 renamed as not materialized (
 
     select
-        lower(trim(store)) as store,
-        lower(trim(country)) as country,
-        lower(trim(device)) as device,
-        lower(trim(chart)) as chart,
-        cast(genre_id as integer) as genre_id,
-        cast(chart_date as date) as chart_date,
-        cast(rank as integer) as rank,
-        trim(cast(app_id as varchar)) as app_id,
+        {{- normalised_columns('store', 'country', 'device', 'chart', 'genre_id', 'chart_date', 'rank', 'app_id') }},
         nullif(nfc_normalize(trim(app_name)), '') as app_name,
         nullif(nfc_normalize(trim(developer_name)), '') as developer_name,
         nullif(trim(cast(developer_id as varchar)), '') as developer_id,
