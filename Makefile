@@ -9,6 +9,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.chartlake-installed
 export CHARTLAKE_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CHARTLAKE_HOME)/dagster
+# One planned event per asset for a ranged run (backfill, full build), not one per asset and day (runner.py says why).
+export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= true
 
 .PHONY: demo test test-slow test-slow-ci test-all check-defs ui setup clean-data bench report report-dev report-setup
 

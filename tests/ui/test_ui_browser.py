@@ -187,6 +187,8 @@ def _node_x(page, name_pattern: str) -> float:
 
 
 def test_asset_graph_shows_the_layers_in_flow_order(page, webserver, demo_home):
+    # The graph renders only the nodes in view: a window tall enough for every expanded group.
+    page.set_viewport_size({"width": 2400, "height": 3400})
     _open(page, webserver, "/asset-groups")
     for group in ("raw", "staging", "intermediate", "marts", "reference", "serving"):
         page.get_by_text(group, exact=True).first.wait_for()
