@@ -135,7 +135,7 @@ def _seconds(value: str) -> float:
 def _check_args(args) -> None:
     """What argparse cannot check by type alone, before anything is locked or written."""
     if args.command == "demo":
-        from orchestration.sources import demo
+        from orchestration import demo
 
         countries = [c.strip().lower() for c in args.countries.split(",")] if args.countries is not None else []
         if args.countries is not None:
@@ -277,13 +277,13 @@ def _print_stage_summary(results) -> None:
 
 
 def cmd_demo(home: Home, args) -> int:
-    from orchestration.sources import demo
+    from orchestration import demo
 
     countries = tuple(c.strip() for c in args.countries.split(",")) if args.countries else demo.DEFAULT_COUNTRIES
     out = home.root / "demo_payloads"
     files = demo.generate(out, start=args.start, end=args.end, countries=countries, depth=args.depth)
     print(f"generated {len(files)} SIMULATED payload files in {out} ({args.start}..{args.end}, {len(countries)} storefronts)")
-    from orchestration.sources import demo_play
+    from orchestration.demo import play as demo_play
 
     play_countries = [c for c in countries if c in demo_play.DEFAULT_COUNTRIES]
     if play_countries:
