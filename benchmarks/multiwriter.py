@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from orchestration.config import Home  # noqa: E402
 from orchestration.lib import ingest, lake  # noqa: E402
 from orchestration.lib.payload_store import PayloadStore  # noqa: E402
-from orchestration.sources import demo  # noqa: E402
+from orchestration import demo  # noqa: E402
 from tests.services.conftest import postgres_bin, start_postgres  # noqa: E402
 
 LANDER = REPO / "tests" / "services" / "lander.py"

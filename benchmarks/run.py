@@ -76,7 +76,7 @@ class BenchError(RuntimeError):
 
 
 def _generate_day(folder: str, day: dt.date, countries: list[str], depth: int) -> tuple[list[Path], float]:
-    from orchestration.sources import demo
+    from orchestration import demo
 
     t0 = time.perf_counter()
     files = demo.generate(Path(folder), start=day, end=day, countries=countries, depth=depth)
@@ -242,7 +242,7 @@ def step_update(home: Home, *, day: dt.date, countries: list[str], depth: int, w
     from orchestration import runner
     from orchestration.lib import ingest, lake
     from orchestration.lib.payload_store import PayloadStore
-    from orchestration.sources import demo
+    from orchestration import demo
 
     folder = workdir / f"payloads-{day.isoformat()}"
     t0 = time.perf_counter()
@@ -508,7 +508,7 @@ def bench(*, days: int, countries: int, depth: int, home_root: Path, results_dir
     build what is not built yet, then measure the update of day H + 1. Before the last update (H = --days), the
     full build over all H days is timed and compared with the floor on exactly those raw rows."""
     from orchestration.lib import lake
-    from orchestration.sources import demo
+    from orchestration import demo
 
     if not 1 <= countries <= len(demo.ALL_COUNTRIES):
         raise BenchError(f"--countries must be 1..{len(demo.ALL_COUNTRIES)}, got {countries}")

@@ -135,7 +135,7 @@ def _seconds(value: str) -> float:
 def _check_args(args) -> None:
     """What argparse cannot check by type alone, before anything is locked or written."""
     if args.command == "demo":
-        from orchestration.sources import demo
+        from orchestration import demo
 
         countries = [c.strip().lower() for c in args.countries.split(",")] if args.countries is not None else []
         if args.countries is not None:
@@ -277,13 +277,13 @@ def _print_stage_summary(results) -> None:
 
 
 def cmd_demo(home: Home, args) -> int:
-    from orchestration.sources import demo
+    from orchestration import demo
 
     countries = tuple(c.strip() for c in args.countries.split(",")) if args.countries else demo.DEFAULT_COUNTRIES
     out = home.root / "demo_payloads"
     files = demo.generate(out, start=args.start, end=args.end, countries=countries, depth=args.depth)
     print(f"generated {len(files)} SIMULATED payload files in {out} ({args.start}..{args.end}, {len(countries)} storefronts)")
-    from orchestration.sources import demo_play
+    from orchestration.demo import play as demo_play
 
     play_countries = [c for c in countries if c in demo_play.DEFAULT_COUNTRIES]
     if play_countries:
@@ -314,17 +314,13 @@ def _mark_replay(home: Home, start: dt.date, end: dt.date, countries) -> None:
 
 
 def cmd_run(home: Home, args) -> int:
-    from orchestration.lib import lake
+    from orchestration.lib import lake, status
 
     # Staged dates the partitions cannot hold (a payload dated 1970) must not make every plain run fail: skipped.
     first, last = _partition_bounds()
     with lake.session(home) as con:
         lake.ensure_raw_schema(con)
-        lo, hi, n_out = con.execute(
-            "select min(chart_date) filter (where chart_date between $1 and $2), "
-            "max(chart_date) filter (where chart_date between $1 and $2), "
-            "count(distinct chart_date) filter (where chart_date not between $1 and $2) "
-            "from raw.payloads where status='staged'", [first, last]).fetchone()
+        lo, hi, n_out = status.staged_window(con, first, last)
     if n_out and (args.start is None or args.end is None):
         print(f"run: {n_out} staged chart date(s) outside the pipeline's dates ({first}..{last}) are skipped",
               file=sys.stderr)
@@ -361,22 +357,16 @@ def _within_partitions(dates) -> tuple[dt.date | None, dt.date | None, list[dt.d
 
 
 def cmd_status(home: Home, args) -> int:
-    from orchestration.lib import lake
+    from orchestration.lib import audit, lake, status
 
     if not lake.exists(home):
         print(f"no lake yet at {lake.lake_config(home).describe()}")
         return 0
     with lake.session(home, read_only=True) as con:
-        for line in con.execute("""
-            select status, count(*), min(chart_date), max(chart_date) from raw.payloads group by status order by 1
-        """).fetchall():
-            print(f"payloads {line[0]}: {line[1]} ({line[2]}..{line[3]})")
-        for row in con.execute("""
-            select chart_date, country, source_url, error from raw.payloads where status='failed'
-            order by chart_date desc limit 20""").fetchall():
-            print(f"  failed {row[0]} {row[1]}: {row[3]} ({row[2]})")
-        from orchestration.lib import audit
-
+        for state, n, first, last in status.payload_counts(con):
+            print(f"payloads {state}: {n} ({first}..{last})")
+        for chart_date, country, source_url, error in status.failed_payloads(con, limit=20):
+            print(f"  failed {chart_date} {country}: {error} ({source_url})")
         held = audit.quarantine_entries(con)  # the one quarantine store (raw/quarantined_payloads)
         print(f"quarantined in the lake: {len(held)} country-days")
         for q in held[-20:]:
@@ -408,13 +398,7 @@ def _print_publish_status(home: Home) -> bool:
         if last is None:
             print("no publish yet")
             return True
-        con = duckdb.connect(":memory:")
-        try:
-            serving_file.attach_read_only(con, home.serving_db, "s")
-            rows = con.execute("""select country, chart_date, reason from s.analytics.quarantine
-                                  where publish_id = ? order by chart_date, country""", [last["publish_id"]]).fetchall()
-        finally:
-            con.close()
+        rows = serving.quarantined_partitions(home, last["publish_id"])
     except (serving_file.ServingFileError, serving.ServingError, duckdb.Error) as exc:
         print(f"chartlake status: serving file: {_escape(str(exc).splitlines()[0])}", file=sys.stderr)
         return False
@@ -437,35 +421,16 @@ def _run_pipeline(home: Home, start: dt.date, end: dt.date, *, raw_only: bool = 
 
 
 def _print_demo_summary(home: Home) -> None:
-    from orchestration.lib import lake
+    from orchestration.lib import lake, status
 
     with lake.session(home, read_only=True) as con:
-        rows = con.execute("select count(*) from raw.chart_entries").fetchone()[0]
+        rows = status.raw_row_count(con)
         snap = lake.current_snapshot(con)
         print(f"\nraw rows loaded: {rows:,}; lake snapshot: {snap}")
-        top = _top5(con)
+        top = status.top_of_chart(con, country="us", device="iphone", chart="top-free", day=dt.date(2025, 1, 14))
     print("US top free iPhone apps on 2025-01-14 (SIMULATED demo data):")
     for rank, name, app_id in top:
         print(f"  #{rank} {name} ({app_id})")
-
-
-def _top5(con):
-    has_marts = con.execute(
-        "select count(*) from duckdb_tables() where schema_name='marts' and table_name='mart_daily_rankings'"
-    ).fetchone()[0]
-    from orchestration.lib import lake
-
-    # Before the marts exist: the current version of each raw chart, as raw.payload_versions says.
-    rel = "marts.mart_daily_rankings" if has_marts else f"""(
-        select e.* from raw.chart_entries e semi join {lake.versions_relation(con)} v
-          on v.is_current and v.payload_sha256 = e.payload_sha256 and v.store = e.store and v.country = e.country
-          and v.device = e.device and v.chart = e.chart and v.genre_id is not distinct from e.genre_id
-          and v.chart_date = e.chart_date)"""
-    return con.execute(f"""
-        select rank, app_name, app_id from {rel}
-        where country='us' and device='iphone' and chart='top-free' and chart_date=date '2025-01-14'
-          {"and genre_id is null" if not has_marts else ""}
-        order by rank limit 5""").fetchall()
 
 
 def cmd_migrate_catalog(home: Home, args) -> int:

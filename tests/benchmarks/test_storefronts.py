@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 from pathlib import Path
 
-from orchestration.sources import demo
+from orchestration import demo
 from orchestration.sources.parsers import parse_payload
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,5 +34,5 @@ def test_extra_storefronts_give_full_parseable_charts_in_their_currency(tmp_path
             assert [e["rank"] for e in chart.entries] == list(range(1, expected + 1)), path
             if chart.key.chart == "top-paid" and not demo.is_v2(chart.key.device, chart.key.chart):
                 currencies = {e["currency"] for e in chart.entries}
-                assert currencies == {demo._CURRENCY[country]}, path
+                assert currencies == {demo.CURRENCY[country]}, path
                 assert all(e["price"] > 0 for e in chart.entries), path

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.sources import demo
+from orchestration import demo
 from orchestration.sources.canonical import CHARTS, DEVICES
 
 D = dt.date

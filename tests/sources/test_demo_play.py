@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from orchestration.sources import demo, demo_play
+from orchestration import demo
+from orchestration.demo import play as demo_play
 from orchestration.sources.parsers import parse_payload
 
 D = dt.date

@@ -1,14 +1,13 @@
-"""The staging and marts suites: every rule a GX expectation on GX's SQL datasource over the lake, for a window.
+"""The staging and marts suites over the lake, for a window: reading the models and running their rules (the rules,
+and why each blocks, are ``marts_rules.py``), every rule a GX expectation on GX's SQL datasource.
 
 Relations (``RELATIONS``, canonical column names, DESIGN.md): staging, ``fct_chart_entries`` and
 ``mart_daily_rankings`` at the grain date x store x country x device x chart x genre x rank with ``app_id``
 (rankings add ``previous_rank``, ``rank_delta`` = ``previous_rank - rank``, ``is_new_entry``/``is_re_entry``,
 ``peak_rank``); ``mart_daily_country_summary`` at the chart grain with its #1 app and entries into the top
 10/100; ``dim_apps`` (``app_id``, ``valid_from``) and ``dim_countries`` (``country`` or the seed's ``code``).
-Every rule keys by chart (``ChartKey.label()``, store first), so Apple and Google Play charts never mix.
-A rule whose column is missing fails: a renamed column must not pass silently. Every relation is read through
-its window's ``chart_date`` filter, so the frame suites' "rows inside the window" rule cannot fail here and is
-not a rule any more.
+Every relation is read through its window's ``chart_date`` filter, so the frame suites' "rows inside the window"
+rule cannot fail here and is not a rule any more. An absent column is read as null, so its rule fails.
 
 
 Why SQL: frames of every model for a window cost ~5 KB per row in pandas and GX's pandas metrics are slow (the
@@ -34,41 +33,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestration.lib import lake
-from orchestration.lib.quality import engine
-from orchestration.lib.quality.engine import CHART_KEY, Rule, blocking
-from orchestration.lib.quality.raw import APP_ID_REGEX, MAX_CHART_DEPTH
+from orchestration.lib.quality import engine, marts_rules as rules_of
+from orchestration.lib.quality.engine import CHART_KEY
+from orchestration.lib.quality.marts_rules import (KEY_COLUMNS, MODEL_NAMES, TOP_APP_COLUMN, UPSTREAM,
+                                                   app_id_well_formed_sql)
+from orchestration.lib.quality.raw import MAX_CHART_DEPTH
 from orchestration.lib.quality.result import SuiteResult
-
-KEY_COLUMNS = ("store", "country", "device", "chart", "chart_date")  # genre_id is nullable (overall chart)
-TOP_APP_COLUMN = "top_app_id"
-
-# Why each rule blocks; shared by a rule's row form and its per-chart count form so both read the same.
-_REASONS = {
-    "has_rows": "an empty model for a loaded window means a filter or join dropped everything",
-    "not_null": "part of the grain: a null key cannot be joined, ranked or published",
-    "grain_unique": "one row per date x store x country x device x chart x genre x rank, or sums and joins double count",
-    "app_unique_in_chart": "an app twice in one chart would get two previous ranks and two deltas",
-    "rank_in_range": "ranks are 1..200 at most",
-    "app_id_well_formed": "app ids join the marts to dim_apps; Apple ids are positive integers, Google Play ids "
-                          "package names",
-    "row_count_reconciled": "every chart position upstream must arrive exactly once (no drops, no fan-out)",
-    "summary_has_rows": "every published chart day has a summary row",
-    "summary_grain": "one row per date x store x country x device x chart x genre",
-}
-
-# App ids by store: a store's rows are judged by that store's form only (an unknown store's ids never match).
-APP_ID_REGEX_BY_STORE = {
-    "apple": APP_ID_REGEX,
-    "google_play": r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$",  # Android package names
-}
-
-
-def app_id_well_formed_sql(column: str = "app_id", store: str = "store") -> str:
-    """True where ``column`` has its store's form (null for a null id: the not-null rule reports those)."""
-    whens = " ".join(f"when '{s}' then regexp_matches(cast({column} as varchar), '{r}')"
-                     for s, r in APP_ID_REGEX_BY_STORE.items())
-    return f"(case when {column} is null then null else case {store} {whens} else false end end)"
-
 
 RELATIONS = {
     "raw": "raw.chart_entries",
@@ -82,9 +52,6 @@ RELATIONS = {
 }
 CHART_COLUMNS = ("store", "country", "device", "chart", "genre_id", "chart_date")
 COUNTS_DB = "quality_counts"  # in-memory, attached for one run, detached at its end
-_MODEL_NAMES = {"staging": "stg_apple__chart_entries", "fct": "fct_chart_entries",
-                "rankings": "mart_daily_rankings", "summary": "mart_daily_country_summary"}
-_UPSTREAM = {"staging": "raw", "fct": "staging", "rankings": "fct"}  # what each model's rows reconcile against
 
 
 @dataclass
@@ -172,13 +139,8 @@ def check_lake_window(con, window: Any, *, max_rank_delta: int = MAX_CHART_DEPTH
     return MartsCheck(window=(lo, hi), staging=staging, marts=marts, rows_checked=rows, timings=timings)
 
 
-def _braces(text: str) -> str:
-    """``text`` inside a GX query template, where braces other than ``{batch}`` must be doubled."""
-    return text.replace("{", "{{").replace("}", "}}")
-
-
 class _Plan:
-    """The SQL of every asset and its rules for one window."""
+    """The SQL reading every asset for one window, each paired with its rules (``marts_rules``)."""
 
     def __init__(self, con, rel, lo: dt.date, hi: dt.date, max_rank_delta: int):
         self.con, self.rel, self.lo, self.hi, self.max_rank_delta = con, rel, lo, hi, max_rank_delta
@@ -246,12 +208,12 @@ class _Plan:
             try:
                 self.con.execute(f"create or replace table {db}.{model} as {query}")
             except Exception as exc:
-                return f"{_MODEL_NAMES.get(model, model)} counts: {type(exc).__name__}: {exc}"
+                return f"{MODEL_NAMES.get(model, model)} counts: {type(exc).__name__}: {exc}"
         return None
 
     def rows_checked(self) -> int:
         return int(self.con.execute(" + ".join(
-            f"(select coalesce(sum(rows), 0) from {COUNTS_DB}.{m})" for m in _MODEL_NAMES).join(("select ", ""))
+            f"(select coalesce(sum(rows), 0) from {COUNTS_DB}.{m})" for m in MODEL_NAMES).join(("select ", ""))
         ).fetchone()[0])
 
     def charts(self) -> list[str]:
@@ -263,9 +225,10 @@ class _Plan:
     def validations(self, counted: bool):
         """(suite, asset, query, rules, complete) for every GX validation of the run."""
         if counted:
-            yield "staging", "stg_apple__chart_entries.counts", self.counts_query("staging"), self.counts_rules("staging"), False
+            yield ("staging", "stg_apple__chart_entries.counts", self.counts_query("staging"),
+                   rules_of.counts_rules("staging"), False)
             for m in ("fct", "rankings", "summary"):
-                yield "marts", f"{_MODEL_NAMES[m]}.counts", self.counts_query(m), self.counts_rules(m), False
+                yield "marts", f"{MODEL_NAMES[m]}.counts", self.counts_query(m), rules_of.counts_rules(m), False
         yield from self.dims()
         dims = self.dim_keys()
         for model in ("fct", "rankings"):
@@ -274,7 +237,7 @@ class _Plan:
 
     def counts_query(self, model: str) -> str:
         db = COUNTS_DB
-        upstream = _UPSTREAM.get(model)
+        upstream = UPSTREAM.get(model)
         if not upstream:
             return f"select * exclude (top_app_id) from {db}.{model}" if model == "rankings" else f"select * from {db}.{model}"
         ref = "expected_rows" if upstream == "raw" else "rows"
@@ -286,38 +249,6 @@ class _Plan:
                 f"coalesce(u.{ref}, 0) as expected_rows from {db}.{model} m full outer join {db}.{upstream} u "
                 f"using ({CHART_KEY})")
 
-    def counts_rules(self, model: str) -> list[Rule]:
-        e = engine.gxe()
-        name = _MODEL_NAMES[model]
-        p = f"{name}."
-        rules = [blocking(p + "has_rows", e.ExpectColumnMaxToBeBetween(column="rows", min_value=1),
-                          _REASONS["summary_has_rows" if model == "summary" else "has_rows"])]
-        if model == "summary":
-            rules.append(blocking(p + "grain_unique", e.ExpectColumnValuesToBeBetween(column="rows", max_value=1),
-                                  _REASONS["summary_grain"]))
-            return rules
-        if model == "staging":  # not read row by row: its row rules as per-chart violation counts
-            rules += [blocking(p + f"{c}_not_null", e.ExpectColumnValuesToBeInSet(column=f"{c}_nulls", value_set=[0]),
-                               _REASONS["not_null"]) for c in (*KEY_COLUMNS, "rank", "app_id")]
-        rules += [
-            blocking(p + "grain_unique", e.ExpectColumnPairValuesToBeEqual(column_A="rows", column_B="ranks"),
-                     _REASONS["grain_unique"]),
-            blocking(p + "app_unique_in_chart", e.ExpectColumnPairValuesToBeEqual(column_A="rows", column_B="apps"),
-                     _REASONS["app_unique_in_chart"]),
-        ]
-        if model == "staging":
-            rules += [
-                blocking(p + "rank_in_range", e.ExpectColumnValuesToBeInSet(column="ranks_out_of_range", value_set=[0]),
-                         _REASONS["rank_in_range"]),
-                blocking(p + "app_id_well_formed",
-                         e.ExpectColumnValuesToBeInSet(column="malformed_app_ids", value_set=[0]),
-                         _REASONS["app_id_well_formed"]),
-            ]
-        rules.append(blocking(p + "row_count_reconciled",
-                              e.ExpectColumnPairValuesToBeEqual(column_A="rows", column_B="expected_rows"),
-                              _REASONS["row_count_reconciled"] + f" ({_UPSTREAM[model]} -> {model})"))
-        return rules
-
     def dim_keys(self) -> dict[str, str]:
         """The dims' key relations: distinct non-null keys as text (how the frame rules compared them)."""
         countries = self.rel["dim_countries"]
@@ -328,20 +259,13 @@ class _Plan:
         }
 
     def dims(self):
-        e = engine.gxe()
         for name, key in (("dim_apps", "app_id"), ("dim_countries", "country")):
             relation = self.rel[name]
             have = self.columns(relation)
             col = key if key in have or name != "dim_countries" else "code"
             history = "valid_from" in have  # a history dimension holds one row per version of its key
             query = (f'select "{col}" as {key}{", valid_from" if history else ""} from {relation}')
-            unique = (e.ExpectCompoundColumnsToBeUnique(column_list=[key, "valid_from"]) if history
-                      else e.ExpectColumnValuesToBeUnique(column=key))
-            yield "marts", name, query, [
-                blocking(f"{name}.{key}_not_null", e.ExpectColumnValuesToNotBeNull(column=key),
-                         "a dimension row without its key cannot be joined"),
-                blocking(f"{name}.{key}_unique", unique, "a duplicated dimension key fans out every fact joined to it"),
-            ], False
+            yield "marts", name, query, rules_of.dim_rules(name, key, history), False
 
     def ref_columns(self, dims: dict[str, str], app_column: str = "app_id", prefix: str = "") -> str:
         """Helper columns holding the values missing from a dimension (null when found), for a must-be-null rule.
@@ -354,74 +278,16 @@ class _Plan:
                 f"case when {c} is not null and cast({c} as varchar) not in ({dims['dim_countries']}) "
                 f"then {c} end as country_not_in_dim_countries")
 
-    def ref_rules(self, p: str, app_column: str = "app_id") -> list[Rule]:
-        e = engine.gxe()
-        return [
-            blocking(p + "app_in_dim_apps", e.ExpectColumnValuesToBeNull(column=f"{app_column}_not_in_dim_apps"),
-                     "an app missing from dim_apps shows up in BI without a name or developer"),
-            blocking(p + "country_in_dim_countries",
-                     e.ExpectColumnValuesToBeNull(column="country_not_in_dim_countries"),
-                     "a country missing from dim_countries has no name or region in BI"),
-        ]
-
     def fact(self, model: str, dims: dict[str, str]):
-        e = engine.gxe()
-        name = _MODEL_NAMES[model]
-        p = f"{name}."
-        wanted = (*CHART_COLUMNS, "rank", "app_id")
-        helpers = [self.ref_columns(dims)]
-        rules = [
-            *(blocking(p + f"{c}_not_null", e.ExpectColumnValuesToNotBeNull(column=c), _REASONS["not_null"])
-              for c in (*KEY_COLUMNS, "rank", "app_id")),
-            blocking(p + "rank_in_range",
-                     e.ExpectColumnValuesToBeBetween(column="rank", min_value=1, max_value=MAX_CHART_DEPTH),
-                     _REASONS["rank_in_range"]),
-            *self.ref_rules(p),
-        ]
-        if model == "rankings":
-            have = set(self.columns(self.rel[model]))
-            wanted += ("previous_rank", "rank_delta", *(c for c in ("is_new_entry", "is_re_entry", "peak_rank",
-                                                                    "peak_rank_to_date") if c in have))
-            helpers += ["previous_rank - rank as expected_rank_delta", "abs(rank_delta) as abs_rank_delta"]
-            rules += [
-                blocking(p + "previous_rank_in_range",
-                         e.ExpectColumnValuesToBeBetween(column="previous_rank", min_value=1, max_value=MAX_CHART_DEPTH),
-                         "a previous rank outside 1..200 was read from the wrong day or chart"),
-                blocking(p + "rank_delta_consistent",
-                         e.ExpectColumnPairValuesToBeEqual(column_A="rank_delta", column_B="expected_rank_delta"),
-                         "rank_delta is previous_rank - rank (null for a new entry); anything else misreports climbs"),
-                blocking(p + "rank_delta_within_bounds",
-                         e.ExpectColumnValuesToBeBetween(column="abs_rank_delta", min_value=0,
-                                                         max_value=self.max_rank_delta),
-                         "no app can move further than the chart is deep"),
-            ]
-            if "is_new_entry" in have:
-                # No previous rank means the app is new to the chart or back after a gap: exactly one of the flags.
-                flag = ("cast(is_new_entry as boolean) or cast(is_re_entry as boolean)" if "is_re_entry" in have
-                        else "cast(is_new_entry as boolean)")
-                helpers += [f"{flag} as is_new_entry_bool", "previous_rank is null as expected_new_entry"]
-                rules.append(blocking(p + "new_entry_consistent",
-                                      e.ExpectColumnPairValuesToBeEqual(column_A="is_new_entry_bool",
-                                                                        column_B="expected_new_entry"),
-                                      "a new entry is exactly an app with no previous rank"))
-            peak = "peak_rank" if "peak_rank" in have else "peak_rank_to_date" if "peak_rank_to_date" in have else None
-            if peak:
-                helpers.append(f"{peak} as peak_rank_checked")
-                rules.append(blocking(p + "peak_rank_not_worse_than_rank",
-                                      e.ExpectColumnPairValuesAToBeGreaterThanB(column_A="rank", column_B="peak_rank_checked",
-                                                                                or_equal=True),
-                                      "the peak rank is the best rank so far, so it can never be worse than today's"))
-        query = f"select *, {', '.join(helpers)} from ({self.rows(model, wanted)})"
+        have = set(self.columns(self.rel[model])) if model == "rankings" else set()
+        extra, derived, rules = rules_of.fact_rules(model, have, self.max_rank_delta)
+        helpers = [self.ref_columns(dims), *derived]
+        query = f"select *, {', '.join(helpers)} from ({self.rows(model, (*CHART_COLUMNS, 'rank', 'app_id', *extra))})"
+        name = MODEL_NAMES[model]
         yield "marts", name, query, rules, False
-        # Not ExpectColumnValuesToMatchRegex: GX 1.24 does not support it for the duckdb dialect.
-        yield "marts", name, query, [blocking(p + "app_id_well_formed", e.UnexpectedRowsExpectation(
-            unexpected_rows_query=f"select {CHART_KEY}, app_id from {{batch}} "
-                                  f"where not {_braces(app_id_well_formed_sql())}",
-            description="app ids have their store's form"), _REASONS["app_id_well_formed"])], True
+        yield "marts", name, query, rules_of.app_id_well_formed_rules(model), True
 
     def summary(self, dims: dict[str, str], counted: bool):
-        e = engine.gxe()
-        p = "mart_daily_country_summary."
         relation = self.rel["summary"]
         have = set(self.columns(relation))
         top = TOP_APP_COLUMN if TOP_APP_COLUMN in have or "number_one_app_id" not in have else "number_one_app_id"
@@ -430,39 +296,16 @@ class _Plan:
         if top != TOP_APP_COLUMN:
             base = f"select * rename ({top} as {TOP_APP_COLUMN}) from ({base})"  # the dbt mart's name for it
         rank_charts = f"{COUNTS_DB}.rankings"
-        helpers = [self.ref_columns(dims, TOP_APP_COLUMN, "s.")]
-        rules = [
-            *(blocking(p + f"{c}_not_null", e.ExpectColumnValuesToNotBeNull(column=c),
-                       "part of the grain: a null key cannot be joined or published") for c in KEY_COLUMNS),
-            *self.ref_rules(p, TOP_APP_COLUMN),
-        ]
-        joins = ""
-        if counted:
-            joins = f" left join {rank_charts} rc using ({CHART_KEY})"
-            helpers += ["rc.top_app_id as rankings_top_app_id", "rc.rows is not null as has_ranking"]
-            rules.append(blocking(p + "top_app_matches_rankings",
-                                  e.ExpectColumnPairValuesToBeEqual(column_A=TOP_APP_COLUMN,
-                                                                    column_B="rankings_top_app_id"),
-                                  "the #1 app shown in the summary must be the app at rank 1 in the day's ranking"))
-            for col in entries:
-                helpers += [f"cast(s.{col} as double) as {col}_num", f"cast(coalesce(rc.{col}, 0) as double) as rankings_{col}"]
-                n = col.removeprefix("entries_top")
-                rules.append(blocking(p + f"{col}_matches_rankings",
-                                      e.ExpectColumnPairValuesToBeEqual(column_A=f"{col}_num", column_B=f"rankings_{col}"),
-                                      f"entries into the top {n} are the ranked apps whose previous rank was outside it"))
-            rules.append(blocking(p + "chart_has_ranking",
-                                  e.ExpectColumnValuesToBeInSet(column="has_ranking", value_set=[True]),
-                                  "a summary without a ranking summarises nothing that can be published"))
+        derived, rules = rules_of.summary_rules(entries, counted)
+        helpers = [self.ref_columns(dims, TOP_APP_COLUMN, "s."), *derived]
+        joins = f" left join {rank_charts} rc using ({CHART_KEY})" if counted else ""
         query = f"select s.*, {', '.join(helpers)} from ({base}) s{joins}"
         yield "marts", "mart_daily_country_summary", query, rules, False
         if counted:
             # The other direction has the rankings' grain: one row per ranked chart.
             yield "marts", "mart_daily_country_summary.coverage", (
                 f"select {CHART_KEY}, {CHART_KEY} in (select {CHART_KEY} from {COUNTS_DB}.summary) as has_summary "
-                f"from {rank_charts}"), [
-                blocking(p + "ranking_has_summary", e.ExpectColumnValuesToBeInSet(column="has_summary", value_set=[True]),
-                         "every ranked chart day must appear in the country summary"),
-            ], False
+                f"from {rank_charts}"), rules_of.coverage_rules(), False
 
 
 def _window(window) -> tuple[dt.date | None, dt.date | None]:

@@ -52,11 +52,11 @@ from __future__ import annotations
 from .model import (
     PUBLISH_LOG, PUBLISHED_SCHEMA, QUARANTINE, QUARANTINE_KEY_COLUMNS, SCHEMA, STORAGE_VERSION, MartSpec,
     PublishResult, QuarantineEntry, ServingError)
-from .publish_log import last_publish, read_publish_log
+from .publish_log import last_publish, quarantined_partitions, read_publish_log
 from .swap import publish, remove_temp_files
 
 __all__ = [
     "PUBLISH_LOG", "PUBLISHED_SCHEMA", "QUARANTINE", "QUARANTINE_KEY_COLUMNS", "SCHEMA", "STORAGE_VERSION", "MartSpec",
-    "PublishResult", "QuarantineEntry", "ServingError", "last_publish", "publish", "read_publish_log",
-    "remove_temp_files",
+    "PublishResult", "QuarantineEntry", "ServingError", "last_publish", "publish", "quarantined_partitions",
+    "read_publish_log", "remove_temp_files",
 ]

@@ -222,5 +222,17 @@ def last_publish(home: Home) -> dict | None:
     return log[-1] if log else None
 
 
+def quarantined_partitions(home: Home, publish_id: int) -> list[tuple[str, dt.date, str]]:
+    """(country, chart date, reason) of each partition publish ``publish_id`` held back, by date then country;
+    read as ``read_publish_log`` reads (an in-memory database attaching the file read-only)."""
+    con = duckdb.connect(":memory:")
+    try:
+        serving_file.attach_read_only(con, home.serving_db, "s")
+        return con.execute(f"""select country, chart_date, reason from s.{SCHEMA}.{QUARANTINE}
+                               where publish_id = ? order by chart_date, country""", [publish_id]).fetchall()
+    finally:
+        con.close()
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

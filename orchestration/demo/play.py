@@ -1,4 +1,4 @@
-"""Simulated Google Play charts for the demo, beside the simulated App Store ones (``sources/demo.py``).
+"""Simulated Google Play charts for the demo, beside the simulated App Store ones (``appstore.py``).
 
 Why: the cross-store questions (where did RedNote rank on each store; did it break out on both) need Play charts
 for the demo month, and no archive of January 2025 Play charts exists here. Each file is a ``list()`` JSON array
@@ -7,12 +7,12 @@ as the Node ``google-play-scraper`` writes it (``sources/play.py`` reads it), na
 ``"chartlake": {"simulated": true, ...}`` (a top-level array has no envelope), so the rows' ``source_format`` is
 ``google-play-list-simulated`` and nothing here can pass for real data.
 
-The story: Play's ranking of a day is the App Store iPhone chart's of the same day (``demo.rank_chart``), with
+The story: Play's ranking of a day is the App Store iPhone chart's of the same day (``ranking.rank_chart``), with
 RedNote placed where it stood on the App Store two days before and Lemon8 one day before: the surge reaches
-Android users a day or two after iPhone users. Apps with a real Play package (``PLAY_PACKAGES``) use it; every
-other app gets an invented package under ``sim.chartlake.``, a namespace no real app uses. Deterministic: the same
-arguments give the same bytes. Kept small on purpose (a few storefronts, depth 50 by default) so that ``make
-demo`` and the tests stay fast. No Dagster.
+Android users a day or two after iPhone users. Apps with a real Play package (``play_packages`` in
+``data/catalogue.json``) use it; every other app gets an invented package under ``sim.chartlake.``, a namespace no
+real app uses. Deterministic: the same arguments give the same bytes. Kept small on purpose (a few storefronts,
+depth 50 by default) so that ``make demo`` and the tests stay fast. No Dagster.
 """
 
 from __future__ import annotations
@@ -22,24 +22,17 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from orchestration.sources import demo
+from orchestration.demo.catalogue import LEMON8_ID, PLAY_PACKAGES, REDNOTE_ID, DemoApp
+from orchestration.demo.payloads import GENERATOR
+from orchestration.demo.ranking import DEFAULT_SEED, rank_chart
 from orchestration.sources.play import COLLECTIONS, MAX_DEPTH
 
-# The storefronts of the RedNote story (demo.SCRIPTED_EVENTS) that the Play demo covers.
+# The storefronts of the RedNote story (``data/story.json``) that the Play demo covers.
 DEFAULT_COUNTRIES = ("us", "fr", "gb", "ca")
 DEFAULT_DEPTH = 50
 CHARTS = tuple(COLLECTIONS.values())
 # Days after the App Store that each scripted app's Play rank follows.
-LAGS = {demo.REDNOTE_ID: 2, demo.LEMON8_ID: 1}
-# Real Play package names of the demo's well-known apps (the product_apps seed maps them to the same products).
-PLAY_PACKAGES = {
-    demo.REDNOTE_ID: "com.xingin.xhs", demo.TIKTOK_ID: "com.zhiliaoapp.musically", demo.LEMON8_ID: "com.bd.nproject",
-    demo.CAPCUT_ID: "com.lemon.lvoverseas", "389801252": "com.instagram.android", "6446901002": "com.instagram.barcelona",
-    "310633997": "com.whatsapp", "284882215": "com.facebook.katana", "454638411": "com.facebook.orca",
-    "6448311069": "com.openai.chatgpt", "1641486558": "com.einnovation.temu", "544007664": "com.google.android.youtube",
-    "585027354": "com.google.android.apps.maps", "686449807": "org.telegram.messenger",
-    "447188370": "com.snapchat.android", "363590051": "com.netflix.mediaclient", "324684580": "com.spotify.music",
-}
+LAGS = {REDNOTE_ID: 2, LEMON8_ID: 1}
 
 
 def package_of(apple_id: str) -> str:
@@ -47,13 +40,13 @@ def package_of(apple_id: str) -> str:
 
 
 def play_ranking(country: str, chart: str, day: dt.date, depth: int = DEFAULT_DEPTH, *,
-                 seed: int = demo.DEFAULT_SEED) -> list[demo.DemoApp]:
+                 seed: int = DEFAULT_SEED) -> list[DemoApp]:
     """The apps of one simulated Play chart, best first: the App Store iPhone chart, lagged apps moved."""
-    pool = demo.rank_chart(country, "iphone", chart, day, depth + len(LAGS), seed=seed)
+    pool = rank_chart(country, "iphone", chart, day, depth + len(LAGS), seed=seed)
     ranked = [a for a in pool if a.app_id not in LAGS]
     placed = []
     for app_id, lag in LAGS.items():
-        before = demo.rank_chart(country, "iphone", chart, day - dt.timedelta(days=lag), depth, seed=seed)
+        before = rank_chart(country, "iphone", chart, day - dt.timedelta(days=lag), depth, seed=seed)
         placed += [(i, lag, a) for i, a in enumerate(before) if a.app_id == app_id]
     # Best target first, so a later insert never moves an earlier one; on a tie the one inserted last (the longer
     # lag: RedNote) takes the rank.
@@ -63,7 +56,7 @@ def play_ranking(country: str, chart: str, day: dt.date, depth: int = DEFAULT_DE
 
 
 def build_list(country: str, chart: str, day: dt.date, depth: int = DEFAULT_DEPTH, *,
-               seed: int = demo.DEFAULT_SEED) -> list[dict]:
+               seed: int = DEFAULT_SEED) -> list[dict]:
     items = []
     for app in play_ranking(country, chart, day, depth, seed=seed):
         name = app.name_on(country, day)
@@ -77,7 +70,7 @@ def build_list(country: str, chart: str, day: dt.date, depth: int = DEFAULT_DEPT
             "scoreText": "4.3", "score": 4.3,
         })
     if items:
-        items[0]["chartlake"] = {"simulated": True, "generator": f"{demo.GENERATOR} (google play)", "seed": seed}
+        items[0]["chartlake"] = {"simulated": True, "generator": f"{GENERATOR} (google play)", "seed": seed}
     return items
 
 
@@ -86,7 +79,7 @@ def relative_path(day: dt.date, country: str, chart: str) -> str:
 
 
 def generate(out_dir: Path, *, start: dt.date, end: dt.date, countries: Sequence[str] = DEFAULT_COUNTRIES,
-             charts: Sequence[str] = CHARTS, depth: int = DEFAULT_DEPTH, seed: int = demo.DEFAULT_SEED) -> list[Path]:
+             charts: Sequence[str] = CHARTS, depth: int = DEFAULT_DEPTH, seed: int = DEFAULT_SEED) -> list[Path]:
     """Write one simulated Play payload per (date, country, chart), ``start`` to ``end`` inclusive."""
     if start > end:
         raise ValueError(f"demo_play: start {start} is after end {end}")

@@ -1,0 +1,3 @@
+from orchestration.demo.appstore import main
+
+raise SystemExit(main())
