@@ -193,6 +193,12 @@ def _check_environment() -> None:
         _cache_max_rows()
     except PayloadStoreError as exc:
         raise CliError(str(exc)) from None
+    from orchestration import config
+
+    try:
+        config.max_payload_bytes()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 @contextlib.contextmanager

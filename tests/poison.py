@@ -64,3 +64,19 @@ POISON: dict[str, tuple[bytes, str, str]] = {
 }
 # Refused by the parser itself (the value is not a number at all), named likewise.
 SUPERSCRIPT_RANK = archive("nl", (1, "²", 3))
+
+# case -> the reason the error gives (after the field and value)
+REASONS: dict[str, str] = {
+    "price-nan": "not a finite number",
+    "price-infinity": "not a finite number",
+    "price-1e400": "expected 0 to 99999999.99 (DECIMAL(10,2))",
+    "price-over-decimal-10-2": "expected 0 to 99999999.99 (DECIMAL(10,2))",
+    "rank-3000000000": "expected a whole number from 1 to 200",
+    "rank-20-digits": "expected a whole number from 1 to 200",
+    "date-1970": "outside the daily partitions",
+    "date-2999": "outside the daily partitions",
+    "date-9999": "outside the daily partitions",
+    "country-zz": "not a known storefront",
+    "terminal-escape": "holds the control character U+001B",
+}
+assert REASONS.keys() == POISON.keys()

@@ -363,16 +363,17 @@ def _summarise(con, result: LandResult, countries: Sequence[str] | None) -> None
 
 
 def stage_files(con, store: PayloadStore, paths: Iterable[Path], *, run_id: str,
-                chart_date: dt.date | None = None) -> list[StageResult]:
+                chart_date: dt.date | None = None, walk_named_links: bool = True) -> list[StageResult]:
     """Stage saved payload files (Apple v2, legacy, or a known archive layout). Directories are walked.
 
     Only regular files are read: a symbolic link (which could point anywhere, /etc/passwd included), a FIFO or a
     device is refused by name, and so is a file over ``CHARTLAKE_MAX_PAYLOAD_BYTES``, before it is read. Each is
     registered ``failed`` with its path; the other files of the import go on. ``chart_date`` dates every file
     (``chartlake import --chart-date``): for payloads with no date of their own, such as an undated Google Play
-    ``list()`` file.
+    ``list()`` file. ``walk_named_links=False``: a link among ``paths`` is refused like any other, even one to a
+    folder (the inbox sensor: nobody chose that folder).
     """
-    files = _expand(paths)
+    files = _expand(paths, walk_named_links)
     max_bytes = config.max_payload_bytes()
     # Read lazily: ``stage`` holds one chunk of payloads in memory, not the whole import.
     sources = (_file_source(path, max_bytes, chart_date) for path in files)
@@ -419,12 +420,12 @@ def _too_large(source: str, size: int, max_bytes: int) -> str:
             f"({config.MAX_PAYLOAD_BYTES_ENV}); not read into the raw store")
 
 
-def _expand(paths: Iterable[Path]) -> list[Path]:
+def _expand(paths: Iterable[Path], walk_named_links: bool = True) -> list[Path]:
     """The files to import, in order. A link met while walking a folder is listed (to be refused by name), never
     followed; a folder named on the command line is walked even if its own name is a link (the user chose it)."""
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
+        if p.is_dir() and (walk_named_links or not p.is_symlink()):
             found = []
             for folder, dirs, names in os.walk(p, followlinks=False):
                 base = Path(folder)

@@ -59,6 +59,18 @@ def test_memory_limit_that_is_not_a_size(tmp_path):
     assert not (home / "lake" / "catalog.sqlite").exists()
 
 
+@pytest.mark.parametrize("value, says", [("banana", "a whole number of bytes, got 'banana'"),
+                                         ("0", "at least 1 byte, got '0'")])
+def test_payload_size_limit_that_is_not_a_size(tmp_path, value, says):
+    folder = tmp_path / "payloads"
+    folder.mkdir()
+    (folder / "us-2025-01-14.json").write_bytes(v2_payload("us", "top-free", [("1", "A")]))
+    home = tmp_path / "home"
+    _one_line_error(_chartlake("import", str(folder), home=home, env={"CHARTLAKE_MAX_PAYLOAD_BYTES": value}),
+                    "chartlake import: error: CHARTLAKE_MAX_PAYLOAD_BYTES must be", says)
+    assert not (home / "lake" / "catalog.sqlite").exists()
+
+
 @pytest.mark.parametrize("args, needles", [
     (["--countries", "xx"], ["--countries", "'xx'", "us"]),
     (["--countries", "us,xx,zz"], ["'xx', 'zz'"]),

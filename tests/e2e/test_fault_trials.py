@@ -1,11 +1,15 @@
 """Issue 17, kill -9 trials: a writer killed at a random point of import, landing, dbt, checks or publish leaves a
 home whose re-run publishes exactly what an uninterrupted run published (mart content hashes), with no raw row
-lost or duplicated, the killed run marked failed and no temp file left behind.
+lost or duplicated, no half-written serving file, the killed run marked failed and no temp file left behind.
 
-Seeded (``CHARTLAKE_FAULT_SEED``, default 17). ``CHARTLAKE_FAULT_KILLS`` trials (default 5: one per phase; each
-trial costs a part run and a full re-run, about a minute on a quiet 2-core machine even on this tiny home, so 5
-is what can fit the ~8 minute budget of this test; CI or a release check can set 20 or more). Trials cycle through the phases
-in a seeded order, so any count of 5 or more hits every phase.
+Seeded (``CHARTLAKE_FAULT_SEED``, default 17), ``CHARTLAKE_FAULT_KILLS`` trials (default 20: four per phase, in a
+seeded order). One uninterrupted reference run is made once and every trial is compared with it. A kill point is
+chosen from the phases the reference logged: the trial waits until its command enters the phase (the writer lock
+names the import's pid; the Dagster event log shows the phase's first step start, read with plain sqlite, which
+costs the command nothing), then kills after a seeded fraction of the time the reference spent in that phase. A
+trial counts only if the kill landed inside its phase (the phase had started and not finished, from the killed
+home's own event log). ``CHARTLAKE_FAULT_PARALLEL`` (default 2, one per core) trials run at a time, each on its own
+home: the commands are single-threaded, so two at once halve the wall time without changing what a kill hits.
 
 The kill takes the command's whole process group (the CLI and its dbt subprocess), as a crash or the OOM killer
 of the session would: an orphaned dbt still writing after its parent died is not something the writer lock sees.
@@ -14,11 +18,15 @@ of the session would: an orphaned dbt still writing after its parent died is not
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import shutil
+import sqlite3
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -34,56 +42,102 @@ from writer_helpers import kill_group, mart_hashes, raw_counts, run, start  # no
 pytestmark = pytest.mark.slow
 
 DAYS = (dt.date(2025, 1, 14), dt.date(2025, 1, 15))
-ROWS = 2 * 6 * 10
-# Phase -> the Dagster step whose start marks it (None: the import's staging, before any run).
+ROWS = 2 * 6 * 10  # days x charts (2 devices x 3) x depth 10
+# Phase -> the Dagster steps that make it up (import: the staging of `chartlake import`, before any run). Landing
+# is the raw runs whole (one per day: the landing step, its duplicate check, the quarantine asset's raw check).
 PHASES = {
-    "import": None,
-    "landing": "raw__chart_entries",
-    "dbt": "chartlake_dbt_assets",
-    "checks": "marts__mart_daily_rankings_marts_quality",
-    "publish": "serving__chartlake",
+    "import": lambda step: False,
+    "landing": lambda step: step.startswith("raw__"),
+    "dbt": lambda step: step == "chartlake_dbt_assets",
+    "checks": lambda step: step == "marts__mart_daily_rankings_marts_quality",
+    "publish": lambda step: step == "serving__chartlake",
 }
 
 
 def _kills() -> int:
-    return int(os.environ.get("CHARTLAKE_FAULT_KILLS", "5"))
+    return int(os.environ.get("CHARTLAKE_FAULT_KILLS", "20"))
 
 
-def _step_durations(home: Home) -> dict[str, float]:
-    """How long each step took in the uninterrupted run: a kill lands at a random moment inside that span."""
-    instance = runner.instance_for(home)
+def _parallel() -> int:
+    return max(1, int(os.environ.get("CHARTLAKE_FAULT_PARALLEL", "2")))
+
+
+def _phase_of(step: str) -> str | None:
+    for phase, holds in PHASES.items():
+        if holds(step):
+            return phase
+    return None
+
+
+def _step_events(home: Home) -> list[tuple[str, str, str, float]]:
+    """(run id, step key, STEP_START|STEP_SUCCESS|STEP_FAILURE, unix time) from the home's SQLite event logs."""
+    out = []
+    runs = home.root / "dagster" / "history" / "runs"
+    for db in sorted(runs.glob("*.db")) if runs.is_dir() else []:
+        if db.name == "index.db":
+            continue
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            try:
+                rows = con.execute(
+                    "select step_key, dagster_event_type, timestamp from event_logs where step_key is not null "
+                    "and dagster_event_type in ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE')").fetchall()
+            finally:
+                con.close()
+        except sqlite3.OperationalError:  # created but not yet migrated, or briefly locked: read it next time
+            continue
+        for step, kind, ts in rows:
+            when = dt.datetime.fromisoformat(ts).replace(tzinfo=dt.timezone.utc).timestamp() \
+                if isinstance(ts, str) else float(ts)
+            out.append((db.stem, step, kind, when))
+    return out
+
+
+def _phase_progress(home: Home, phase: str) -> tuple[bool, bool]:
+    """(started, finished) of a run phase, from the event log: finished when every step of it that started ended
+    and the next phase started (landing spans several raw runs), or, for publish, its step ended."""
+    events = _step_events(home)
+    mine = [(r, s, k) for r, s, k, _ in events if _phase_of(s) == phase]
+    started = any(k == "STEP_START" for _, _, k in mine)
+    open_steps = {(r, s) for r, s, k in mine if k == "STEP_START"} - {(r, s) for r, s, k in mine if k != "STEP_START"}
+    order = list(PHASES)
+    later = set(order[order.index(phase) + 1:])
+    next_started = not later or any(_phase_of(s) in later and k == "STEP_START" for _, s, k, _ in events)
+    return started, started and not open_steps and next_started
+
+
+def _phase_spans(home: Home) -> dict[str, float]:
+    """Seconds from each run phase's first step start to its last step end, in the reference run."""
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    for _, step, kind, when in _step_events(home):
+        phase = _phase_of(step)
+        if phase is None:
+            continue
+        if kind == "STEP_START":
+            first[phase] = min(first.get(phase, when), when)
+        else:
+            last[phase] = max(last.get(phase, when), when)
+    return {p: last[p] - first[p] for p in first if p in last}
+
+
+def _holds_lock(home: Home, pid: int) -> bool:
     try:
-        spans: dict[str, float] = {}
-        for r in instance.get_runs():
-            starts = {}
-            for e in instance.all_logs(r.run_id, of_type={dg.DagsterEventType.STEP_START,
-                                                          dg.DagsterEventType.STEP_SUCCESS}):
-                if e.dagster_event.event_type_value == "STEP_START":
-                    starts[e.step_key] = e.timestamp
-                elif e.step_key in starts:
-                    spans[e.step_key] = max(spans.get(e.step_key, 0.0), e.timestamp - starts[e.step_key])
-        return spans
-    finally:
-        instance.dispose()
+        return json.loads((home.root / ".writer.lock").read_text() or "null")["pid"] == pid
+    except (OSError, ValueError, TypeError, KeyError):
+        return False
 
 
-def _wait_for_step(home: Home, proc, step: str, timeout: float = 600) -> bool:
-    """Poll the home's Dagster runs until ``step`` started (True), or the command ended first (False)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+def _wait_until(proc, ready, timeout: float = 900) -> bool:
+    """Poll ``ready()`` until True, or until the command ended first (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return True
         if proc.poll() is not None:
             return False
-        if (home.root / "dagster" / "dagster.yaml").exists():
-            instance = runner.instance_for(home)
-            try:
-                for r in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-                    if any(e.step_key == step for e in instance.all_logs(r.run_id,
-                                                                        of_type=dg.DagsterEventType.STEP_START)):
-                        return True
-            finally:
-                instance.dispose()
-        time.sleep(0.25)
-    raise AssertionError(f"step {step} did not start within {timeout} s")
+        time.sleep(0.05)
+    raise AssertionError(f"the phase did not start within {timeout} s")
 
 
 def _unfinished_cli_runs(home: Home) -> list[str]:
@@ -100,59 +154,92 @@ def _temp_files(home: Home) -> list[Path]:
     return [*home.raw.glob("*/.tmp-*"), *home.serving.glob(".chartlake.duckdb.*.tmp*")]
 
 
+@dataclass
+class Trial:
+    index: int
+    phase: str
+    fraction: float  # of the reference's time in the phase, after the command entered it
+    delay: float = 0.0
+    hit: bool = False
+    seconds: float = 0.0
+
+
 def test_kill_9_at_random_points_then_rerun_publishes_the_same_marts(tmp_path):
-    rng = random.Random(int(os.environ.get("CHARTLAKE_FAULT_SEED", "17")))
+    t_start = time.monotonic()
+    seed = int(os.environ.get("CHARTLAKE_FAULT_SEED", "17"))
+    rng = random.Random(seed)
     payloads = tmp_path / "payloads"
     demo.generate(payloads, start=DAYS[0], end=DAYS[-1], countries=("us",), depth=10)
 
     # The uninterrupted reference, timed per phase.
     ref = Home(tmp_path / "reference")
-    t0 = time.monotonic()
-    assert run(ref, "import", "--no-land", str(payloads)).returncode == 0
-    import_seconds = time.monotonic() - t0
+    proc = start(ref, "import", "--no-land", str(payloads))
+    assert _wait_until(proc, lambda: _holds_lock(ref, proc.pid)), proc.communicate()
+    locked_at = time.monotonic()
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    spans = {"import": time.monotonic() - locked_at}
     template = tmp_path / "staged-template"
     shutil.copytree(ref.root, template)  # a home with the payloads staged, before any run
     proc = run(ref, "run")
     assert proc.returncode == 0, proc.stderr[-3000:]
     expected = mart_hashes(ref)
     assert raw_counts(ref) == (ROWS, 0)
-    spans = _step_durations(ref)
+    spans |= _phase_spans(ref)
+    assert set(spans) == set(PHASES), spans
+    reference_seconds = time.monotonic() - t_start
 
     order = list(PHASES)
     rng.shuffle(order)
-    trials = []
-    for i in range(_kills()):
-        phase = order[i % len(order)]
-        home = Home(tmp_path / f"trial-{i}-{phase}")
-        if phase == "import":
-            proc = start(home, "import", str(payloads))
-            delay = rng.uniform(0.5, max(1.0, import_seconds))
-            time.sleep(delay)
-            hit = proc.poll() is None
+    trials = [Trial(i, order[i % len(order)], rng.random()) for i in range(_kills())]
+
+    def one(trial: Trial) -> Trial:
+        t0 = time.monotonic()
+        home = Home(tmp_path / f"trial-{trial.index}-{trial.phase}")
+        trial.delay = trial.fraction * 0.9 * spans[trial.phase]
+        where = f"seed {seed}, trial {trial.index} ({trial.phase}, {trial.delay:.2f} s into it)"
+        if trial.phase == "import":
+            proc = start(home, "import", "--no-land", str(payloads))
+            entered = _wait_until(proc, lambda: _holds_lock(home, proc.pid))
+            time.sleep(trial.delay)
+            trial.hit = entered and proc.poll() is None
+            kill_group(proc)
         else:
             shutil.copytree(template, home.root)
             proc = start(home, "run")
-            hit = _wait_for_step(home, proc, PHASES[phase])
-            delay = rng.uniform(0.0, 0.9 * spans.get(PHASES[phase], 1.0))
-            time.sleep(delay)
-            hit = hit and proc.poll() is None
-        kill_group(proc)
-        trials.append((phase, round(delay, 1), hit))
+            entered = _wait_until(proc, lambda: _phase_progress(home, trial.phase)[0])
+            time.sleep(trial.delay)
+            alive = proc.poll() is None
+            kill_group(proc)
+            trial.hit = entered and alive and not _phase_progress(home, trial.phase)[1]
+        # Whatever the kill interrupted, a serving file is either absent or a whole publish.
+        if home.serving_db.exists():
+            assert mart_hashes(home) == expected, where
 
         # The re-run: what a user does next.
-        if phase == "import":
+        if trial.phase == "import":
             again = run(home, "import", "--no-land", str(payloads))
-            assert again.returncode == 0, (phase, again.stderr[-3000:])
+            assert again.returncode == 0, (where, again.stderr[-3000:])
         again = run(home, "run")
-        assert again.returncode == 0, (phase, delay, again.stdout[-2000:], again.stderr[-3000:])
-        assert raw_counts(home) == (ROWS, 0), (phase, delay)
-        assert mart_hashes(home) == expected, (phase, delay)
-        assert _unfinished_cli_runs(home) == [], (phase, delay)
-        assert _temp_files(home) == [], (phase, delay)
+        assert again.returncode == 0, (where, again.stdout[-2000:], again.stderr[-3000:])
+        assert raw_counts(home) == (ROWS, 0), where
+        assert mart_hashes(home) == expected, where
+        assert _unfinished_cli_runs(home) == [], where
+        assert _temp_files(home) == [], where
         shutil.rmtree(home.root)
+        trial.seconds = time.monotonic() - t0
+        return trial
 
-    print("kill -9 trials (phase, seconds into it, still running when killed):", trials)
-    # Every kill hit a live command, and with 5 or more trials every phase was hit.
-    assert all(hit for _, _, hit in trials), trials
-    if _kills() >= len(PHASES):
-        assert {p for p, _, _ in trials} == set(PHASES)
+    with ThreadPoolExecutor(max_workers=_parallel()) as pool:
+        done = list(pool.map(one, trials))
+
+    print(f"\nkill -9 trials, seed {seed}: reference {reference_seconds:.0f} s, phase spans "
+          + ", ".join(f"{p} {s:.1f} s" for p, s in spans.items())
+          + f"; {len(done)} trials, {_parallel()} at a time, {time.monotonic() - t_start:.0f} s in all")
+    for t in done:
+        print(f"  trial {t.index:2d} {t.phase:8s} killed {t.delay:5.2f} s into it, inside it: {t.hit}, "
+              f"{t.seconds:.0f} s")
+    missed = [(t.index, t.phase, round(t.delay, 2)) for t in done if not t.hit]
+    assert not missed, f"kills that did not land inside their phase: {missed}"
+    if len(done) >= len(PHASES):
+        assert {t.phase for t in done} == set(PHASES)

@@ -23,15 +23,17 @@ MARTS = ("fct_chart_entries", "mart_daily_rankings", "mart_daily_country_summary
 RAW_KEY = "store, country, device, chart, genre_id, chart_date, rank, payload_sha256"
 
 
-def start(home: Home, *args: str) -> subprocess.Popen:
+def start(home: Home, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """``chartlake --home HOME ARGS`` in its own process group (so a kill takes its children, dbt included)."""
     return subprocess.Popen([str(CHARTLAKE), "--home", str(home.root), *args], cwd=REPO,
-                            env={**os.environ, "PYTHONPATH": str(REPO), "CHARTLAKE_HOME": str(home.root)},
+                            env={**os.environ, "PYTHONPATH": str(REPO), "CHARTLAKE_HOME": str(home.root),
+                                 **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-def run(home: Home, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    proc = start(home, *args)
+def run(home: Home, *args: str, timeout: float = 900, env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess:
+    proc = start(home, *args, env=env)
     out, err = proc.communicate(timeout=timeout)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 

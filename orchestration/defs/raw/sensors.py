@@ -16,6 +16,13 @@ rejected with the error, so one poisoned file cannot be retried for ever.
 Files are picked up only once they have not been modified for ``settle_seconds``, and names starting with ``.``
 or ending in ``.tmp``/``.part`` are ignored, so a file still being copied in is not read half-written (writers
 that can should copy to a dot-name and rename).
+
+A tick reads a file only to stage it, once, and never follows a link: the inbox is listed with ``lstat`` (name,
+size, modification time), so a symbolic link (to ``/etc/passwd``, or to a folder) is refused by name and moved to
+``rejected/`` as the link itself, a FIFO or device likewise, and a file over ``CHARTLAKE_MAX_PAYLOAD_BYTES`` is
+refused from its size, unread (all by ``ingest.stage_files``). The cursor remembers files by name, size and
+modification time (a file left behind by a failed move is filed, not read again) and payloads by the hash staging
+computed (the same content dropped again under another name requests no second run).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -38,8 +46,8 @@ from orchestration.lib import home_lock, ingest, lake
 PROCESSED = "processed"
 REJECTED = "rejected"
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
-# Cursor: content hashes already handled (-> outcome), newest last. Bounded: a handled file has left the inbox,
-# so the cursor only has to outlive a failed move or the same content dropped again soon after.
+# Cursor entries kept, newest last. Bounded: a handled file has left the inbox, so an entry only has to outlive a
+# failed move or the same content dropped again soon after.
 CURSOR_LIMIT = 2000
 MAX_ATTEMPTS = 3
 
@@ -78,47 +86,53 @@ def build_inbox_sensor(
             locked.enter_context(home_lock.writer_lock(home.root, f"dagster sensor {name}", wait=0))
         except home_lock.HomeBusy as busy:
             return dg.SkipReason(f"{len(files)} settled file(s) wait in {home.inbox}: {busy}")
+
+        def file_away(path: Path, fid: str, outcome: str, sha: str | None, reason: str | None) -> Path | None:
+            state.finish(fid, outcome, sha)
+            try:
+                target = _move_unique(path, home.inbox / outcome)
+                if reason is not None:
+                    _write_reason(target, path.name, sha, reason)
+            except OSError as exc:  # the cursor knows the file now: the next tick files it without reading it
+                context.log.warning(f"inbox: cannot move {path} to {outcome}/: {exc}")
+                return None
+            return target
+
         with locked, lake.session(home) as con:
             store = chartlake.store()
-            for path in files:
-                try:
-                    content_sha = hashlib.sha256(path.read_bytes()).hexdigest()
-                except OSError as exc:  # vanished or unreadable: nothing to move; try again next tick
-                    context.log.warning(f"inbox: cannot read {path}: {exc}")
-                    continue
-                known = state.done.get(content_sha)
+            for path, fid in files:
+                known = state.files.get(fid)
                 if known:
-                    # Same content handled before (dropped again, or last tick's move failed): staging it again
-                    # would change nothing, and its dates were already requested.
-                    target = _move_unique(path, home.inbox / known)
-                    if known == REJECTED:
-                        _write_reason(target, path.name, content_sha,
-                                      "same content as a file rejected earlier (see its .reason.txt)")
-                    handled.append(f"{path.name}: duplicate -> {known}/{target.name}")
+                    # This very file (name, size, mtime) was handled by an earlier tick whose move failed.
+                    file_away(path, fid, known, None,
+                              "rejected by an earlier tick (see raw.payloads for its error)" if known == REJECTED
+                              else None)
+                    handled.append(f"{path.name}: handled earlier -> {known}/")
                     continue
                 try:
-                    (result,) = ingest.stage_files(con, store, [path], run_id=run_id)
+                    (result,) = ingest.stage_files(con, store, [path], run_id=run_id, walk_named_links=False)
                 except Exception as exc:  # noqa: BLE001 - decided per file below, never lost
-                    attempts = state.attempt(content_sha)
+                    attempts = state.attempt(fid)
                     context.log.error(
-                        f"inbox: staging {path} (payload_sha256={content_sha}) raised {type(exc).__name__}: {exc} "
+                        f"inbox: staging {path} raised {type(exc).__name__}: {exc} "
                         f"(attempt {attempts} of {MAX_ATTEMPTS})")
                     if attempts >= MAX_ATTEMPTS:
-                        target = _move_unique(path, home.inbox / REJECTED)
-                        _write_reason(target, path.name, content_sha,
-                                      f"staging raised {type(exc).__name__} {MAX_ATTEMPTS} times: {exc}")
-                        state.finish(content_sha, REJECTED)
+                        file_away(path, fid, REJECTED, None,
+                                  f"staging raised {type(exc).__name__} {MAX_ATTEMPTS} times: {exc}")
                         handled.append(f"{path.name}: rejected after {attempts} attempts")
                     continue
+                sha = result.sha256 or None
                 if result.status == "failed":
-                    target = _move_unique(path, home.inbox / REJECTED)
-                    _write_reason(target, path.name, result.sha256 or content_sha, result.error or "unknown error")
-                    state.finish(content_sha, REJECTED)
+                    target = file_away(path, fid, REJECTED, sha, result.error or "unknown error")
                     context.log.warning(f"inbox: rejected {path.name} -> {target}: {result.error}")
                     handled.append(f"{path.name}: rejected")
                     continue
-                target = _move_unique(path, home.inbox / PROCESSED)
-                state.finish(content_sha, PROCESSED)
+                # The same content filed as processed by an earlier tick: its dates were requested then.
+                duplicate = state.payloads.get(sha) == PROCESSED
+                target = file_away(path, fid, PROCESSED, sha, None)
+                if duplicate:
+                    handled.append(f"{path.name}: same content as a file processed earlier -> {PROCESSED}/")
+                    continue
                 file_dates = sorted({k.chart_date for k in result.charts})
                 for d in file_dates:
                     dates.setdefault(d, set()).add(result.sha256)
@@ -152,44 +166,68 @@ inbox_sensor = build_inbox_sensor()
 
 
 class _Cursor:
-    """``{"done": {sha: "processed"|"rejected"}, "attempts": {sha: n}}``, insertion ordered, newest last."""
+    """``{"files": {file id: outcome}, "done": {payload sha: outcome}, "attempts": {file id: n}}``, newest last.
 
-    def __init__(self, done: dict[str, str], attempts: dict[str, int]):
-        self.done = done
+    A file id is its name, size and modification time (``_file_id``): what ``lstat`` tells without reading it.
+    """
+
+    def __init__(self, files: dict[str, str], payloads: dict[str, str], attempts: dict[str, int]):
+        self.files = files
+        self.payloads = payloads
         self.attempts = attempts
 
     @classmethod
     def load(cls, raw: str | None) -> "_Cursor":
         data = json.loads(raw) if raw else {}
-        return cls(dict(data.get("done", {})), dict(data.get("attempts", {})))
+        # Cursors written before files were told apart by lstat held only "done" (and attempts by content hash,
+        # which no longer match anything: those files are simply tried again).
+        return cls(dict(data.get("files", {})), dict(data.get("done", {})),
+                   {k: v for k, v in data.get("attempts", {}).items() if "/" in k})
 
-    def attempt(self, sha: str) -> int:
-        self.attempts[sha] = self.attempts.get(sha, 0) + 1
-        return self.attempts[sha]
+    def attempt(self, fid: str) -> int:
+        self.attempts[fid] = self.attempts.get(fid, 0) + 1
+        return self.attempts[fid]
 
-    def finish(self, sha: str, outcome: str) -> None:
-        self.attempts.pop(sha, None)
-        self.done.pop(sha, None)
-        self.done[sha] = outcome
+    def finish(self, fid: str, outcome: str, sha: str | None) -> None:
+        self.attempts.pop(fid, None)
+        self.files.pop(fid, None)
+        self.files[fid] = outcome
+        if sha:
+            self.payloads.pop(sha, None)
+            self.payloads[sha] = outcome
 
     def dump(self) -> str:
-        done = dict(list(self.done.items())[-CURSOR_LIMIT:])
-        return json.dumps({"done": done, "attempts": self.attempts}, sort_keys=False)
+        return json.dumps({"files": dict(list(self.files.items())[-CURSOR_LIMIT:]),
+                           "done": dict(list(self.payloads.items())[-CURSOR_LIMIT:]),
+                           "attempts": self.attempts})
 
 
-def _ready_files(inbox: Path, settle_seconds: float) -> list[Path]:
-    """Top-level regular files of the inbox that have settled, oldest first."""
+def _file_id(name: str, info: os.stat_result) -> str:
+    return f"{name}/{info.st_size}/{info.st_mtime_ns}"  # no file name holds a "/"
+
+
+def _ready_files(inbox: Path, settle_seconds: float) -> list[tuple[Path, str]]:
+    """(path, file id) of the top-level entries of the inbox that have settled, oldest first, from ``lstat``.
+
+    Links and other non-regular files are listed too (staging refuses them by name); folders are not (the inbox's
+    own ``processed/`` and ``rejected/``, or a folder someone dropped: only files are picked up).
+    """
     if not inbox.is_dir():
         return []
     cutoff = time.time() - settle_seconds
     found = []
-    for p in inbox.iterdir():
-        if p.name.startswith(".") or p.name.lower().endswith(IGNORED_SUFFIXES) or not p.is_file():
-            continue
-        mtime = p.stat().st_mtime
-        if mtime <= cutoff:
-            found.append((mtime, p.name, p))
-    return [p for _, _, p in sorted(found)]
+    with os.scandir(inbox) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name.lower().endswith(IGNORED_SUFFIXES):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:  # vanished since the listing
+                continue
+            if stat.S_ISDIR(info.st_mode) or info.st_mtime > cutoff:
+                continue
+            found.append((info.st_mtime, entry.name, (Path(entry.path), _file_id(entry.name, info))))
+    return [item for _, _, item in sorted(found)]
 
 
 def _move_unique(src: Path, folder: Path) -> Path:
@@ -205,7 +243,7 @@ def _move_unique(src: Path, folder: Path) -> Path:
         target = folder / name
         if not _reason_path(target).exists():
             try:
-                os.link(src, target)
+                os.link(src, target, follow_symlinks=False)  # a link is filed as the link
             except FileExistsError:
                 n += 1
                 continue
@@ -224,13 +262,13 @@ def _reason_path(target: Path) -> Path:
     return target.with_name(target.name + ".reason.txt")
 
 
-def _write_reason(target: Path, original_name: str, sha: str, reason: str) -> Path:
+def _write_reason(target: Path, original_name: str, sha: str | None, reason: str) -> Path:
     path = _reason_path(target)
     text = (
         f"file: {original_name}\n"
         f"moved_to: {target}\n"
-        f"payload_sha256: {sha}\n"
-        f"bytes: {target.stat().st_size}\n"
+        f"payload_sha256: {sha or '-'}\n"
+        f"bytes: {target.lstat().st_size}\n"
         f"rejected_at: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}\n"
         f"reason: {reason}\n"
     )
