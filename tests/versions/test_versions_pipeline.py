@@ -135,9 +135,11 @@ def test_publishes_rebuild_from_raw_to_identical_content(versioned, tmp_path):
         checks = versions.rebuild(home, pid, tmp_path / f"scratch{pid}")
         assert {c.mart for c in checks} >= {"fct_chart_entries", "mart_daily_rankings", "mart_breakouts", "dim_apps"}
         assert all(c.matches for c in checks), [c for c in checks if not c.matches]
-        # Apple charts only here: no product is charted on both stores, so the cross-store breakouts are empty;
-        # every other mart has rows (mart_breakouts: the one watched climb of these 3 days).
-        assert {c.mart for c in checks if c.published_rows == 0} == {"mart_product_breakouts"}, checks
+        # Apple charts only here: no product is charted on both stores, so the cross-store breakouts are empty.
+        # The one breakout of these 3 days is French: publish 2 holds fr back (quarantined) and carries its rows
+        # over from publish 1, so they are checked as carry-over, and none is left to compare with the rebuild.
+        empty = {"mart_product_breakouts"} | ({"mart_breakouts"} if pid == 2 else set())
+        assert {c.mart for c in checks if c.published_rows == 0} == empty, checks
         if pid == 2:  # fr/14 is compared with publish 1 (carried over), everything else with the rebuild
             daily = next(c for c in checks if c.mart == "mart_daily_rankings")
             assert daily.excluded_partitions == 1 and daily.carry_over_ok is True

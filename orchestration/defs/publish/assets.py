@@ -25,9 +25,11 @@ MARTS = {
     "mart_breakouts": serving.MartSpec("marts.mart_breakouts", ("country",)),
     "dim_apps": serving.MartSpec("marts.dim_apps"),
     "dim_countries": serving.MartSpec("marts.dim_countries"),
-    # Cross-store marts (models/marts/cross_store): rebuilt whole, held back per country like the breakouts.
+    # Cross-store marts (models/marts/cross_store): rebuilt whole. The daily product ranks are held back per
+    # country-day like the daily marts (a quarantined day must not hold back a country's other days); the product
+    # breakouts per country like the breakouts.
     "dim_products": serving.MartSpec("marts.dim_products"),
-    "mart_product_daily_ranks": serving.MartSpec("marts.mart_product_daily_ranks", ("country",)),
+    "mart_product_daily_ranks": serving.MartSpec("marts.mart_product_daily_ranks", ("country", "chart_date")),
     "mart_product_breakouts": serving.MartSpec("marts.mart_product_breakouts", ("country",)),
 }
 

@@ -26,7 +26,7 @@ PARTITIONS: dict[str, tuple[str, ...]] = {
     "dim_apps": (),
     "dim_countries": (),
     "dim_products": (),
-    "mart_product_daily_ranks": ("country",),
+    "mart_product_daily_ranks": ("country", "chart_date"),
     "mart_product_breakouts": ("country",),
 }
 # The grain of each mart (its dbt uniqueness test): rows with the same key in two publishes are "changed" when
