@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.config import Home
-from orchestration.lib.payload_store import PayloadStore
+from orchestration.lib.payload_store import PayloadStore, store_for
 
 DEFAULT_COUNTRIES = "us,fr,gb,de,jp,cn,ca,br,in,kr,it,es"
 DEFAULT_CHARTS = "iphone:top-free,iphone:top-paid,iphone:top-grossing,ipad:top-free,ipad:top-paid,ipad:top-grossing"
@@ -20,7 +20,7 @@ class ChartlakeHome(dg.ConfigurableResource):
         return Home.resolve(self.path or None).ensure()
 
     def store(self) -> PayloadStore:
-        return PayloadStore(self.home().raw)
+        return store_for(self.home())  # CHARTLAKE_RAW_STORE_URL, default <home>/raw
 
 
 class AppleFeeds(dg.ConfigurableResource):
