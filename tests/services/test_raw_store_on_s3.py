@@ -134,3 +134,21 @@ def test_a_missing_bucket_is_an_error_not_an_empty_store(s3_server, s3_env):
     nobucket = PayloadStore(f"s3://no-such-bucket-{s3_env['bucket']}/raw", s3=store._objects.s3)
     with pytest.raises(PayloadStoreError, match="cannot be (looked up|stored).*NoSuchBucket|404"):
         nobucket.put(b"ok", {})
+
+
+def test_duckdb_reads_the_store_on_s3_directly(store, s3_env, tmp_path):
+    """As on local files: the ``.zst`` suffix tells DuckDB the compression, the lake's S3 secret reaches the bucket."""
+    import duckdb
+
+    from orchestration.lib.lake import install_extensions
+    from tests.conftest import v2_payload
+
+    store.put(v2_payload("fr", "top-free", [("1", "A"), ("2", "B")]), {})
+    store.put(v2_payload("us", "top-free", [("3", "C")]), {})
+    con = duckdb.connect()
+    install_extensions(Home(tmp_path / "home"), con)
+    con.execute("LOAD httpfs")
+    con.execute(S3Settings.from_env(s3_env).secret_sql())
+    names = con.execute(f"select unnest(feed.results).name as n from read_json('{store.url}*/*.payload.zst') "
+                        "order by n").fetchall()
+    assert names == [("A",), ("B",), ("C",)]
