@@ -23,7 +23,7 @@ from orchestration.config import DBT_PROJECT_DIR, Home
 from orchestration.lib import ingest, lake
 from orchestration.lib.payload_store import store_for
 from orchestration.lib.versions import content_hash
-from orchestration.sources import demo
+from orchestration.sources import demo, demo_play
 from tests.conftest import run_chartlake
 
 pytestmark = pytest.mark.slow
@@ -196,5 +196,6 @@ def test_demo_slice_on_postgres_and_s3_gives_the_marts_of_sqlite_and_local_files
     on_sqlite = _mart_hashes(local)
     assert set(on_sqlite) >= {"fct_chart_entries", "mart_daily_rankings", "mart_daily_country_summary",
                               "mart_breakouts", "dim_apps", "dim_countries"}
-    assert on_sqlite["mart_daily_rankings"][0] == 2 * 3 * 6 * 20  # countries x days x charts x depth
+    # countries x days x (Apple's 6 charts + Google Play's, both demoed for us and fr) x depth
+    assert on_sqlite["mart_daily_rankings"][0] == 2 * 3 * (6 + len(demo_play.CHARTS)) * 20 == 1080
     assert on_services == on_sqlite
