@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from orchestration.config import Home  # noqa: E402
 from orchestration.lib import ingest, lake  # noqa: E402
-from orchestration.lib.payload_store import PayloadStore  # noqa: E402
+from orchestration.lib.payload_store import store_for  # noqa: E402
 from orchestration import demo  # noqa: E402
 from tests.services.conftest import postgres_bin, start_postgres  # noqa: E402
 
@@ -62,7 +62,7 @@ def land(server, payloads: Path, work: Path, days: list[dt.date], workers: int) 
     old = _with_env(env)
     try:
         with lake.session(home) as con:
-            staged = ingest.stage_files(con, PayloadStore(home.raw), [payloads], run_id="bench-stage")
+            staged = ingest.stage_files(con, store_for(home), [payloads], run_id="bench-stage")
         rows = sum(r.entry_count for r in staged if r.status == "staged")
         cpu0, t0 = _children_cpu(), time.perf_counter()
         procs = [subprocess.Popen([sys.executable, str(LANDER), str(home.root), ",".join(d.isoformat() for d in days[i::workers])],

@@ -180,7 +180,7 @@ def _check_environment() -> None:
     import duckdb
 
     from orchestration.lib import lake
-    from orchestration.lib.payload_store import PayloadStoreError, _cache_max_rows
+    from orchestration.lib.payload_store import PayloadStoreError, _cache_max_rows, store_for
 
     limit = os.environ.get(lake.MEMORY_LIMIT_ENV)
     if limit:
@@ -191,6 +191,7 @@ def _check_environment() -> None:
                            "(a size such as 2GB or 512MB)") from None
     try:
         _cache_max_rows()
+        store_for(Home.resolve())  # CHARTLAKE_RAW_STORE_URL's form (nothing is contacted yet)
     except PayloadStoreError as exc:
         raise CliError(str(exc)) from None
     from orchestration import config
@@ -244,14 +245,14 @@ def cmd_setup(home: Home, args) -> int:
 
 def cmd_import(home: Home, args) -> int:
     from orchestration.lib import ingest, lake
-    from orchestration.lib.payload_store import PayloadStore
+    from orchestration.lib.payload_store import PayloadStoreError, store_for
 
     run_id = f"import-{uuid.uuid4().hex[:12]}"
     try:
         with lake.session(home) as con:
-            results = ingest.stage_files(con, PayloadStore(home.raw), args.paths, run_id=run_id,
+            results = ingest.stage_files(con, store_for(home), args.paths, run_id=run_id,
                                          chart_date=getattr(args, "chart_date", None))
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, PayloadStoreError) as exc:
         raise CliError(str(exc)) from None
     _print_stage_summary(results)
     failed = [r for r in results if r.status == "failed"]

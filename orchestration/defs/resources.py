@@ -14,7 +14,7 @@ from pydantic import Field
 
 from orchestration.config import Home
 from orchestration.lib import lake
-from orchestration.lib.payload_store import PayloadStore
+from orchestration.lib.payload_store import PayloadStore, store_for
 
 DEFAULT_COUNTRIES = "us,fr,gb,de,jp,cn,ca,br,in,kr,it,es"
 DEFAULT_CHARTS = "iphone:top-free,iphone:top-paid,iphone:top-grossing,ipad:top-free,ipad:top-paid,ipad:top-grossing"
@@ -42,7 +42,7 @@ class ChartlakeHome(dg.ConfigurableResource):
         return dataclasses.replace(home, duckdb_memory_limit=self.duckdb_memory_limit.strip() or None)
 
     def store(self) -> PayloadStore:
-        return PayloadStore(self.home().raw)
+        return store_for(self.home())  # CHARTLAKE_RAW_STORE_URL, default <home>/raw
 
 
 class AppleFeeds(dg.ConfigurableResource):

@@ -34,7 +34,7 @@ import pytest
 
 from orchestration import runner
 from orchestration.config import Home
-from orchestration.sources import demo
+from orchestration import demo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from writer_helpers import kill_group, mart_hashes, raw_counts, run, start  # noqa: E402

@@ -23,7 +23,7 @@ import pytest
 from orchestration.config import Home, Replay
 from orchestration.lib import lake
 from orchestration.lib.payload_store import PayloadStore, sha256_hex
-from orchestration.sources import demo
+from orchestration import demo
 from tests import poison
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import run_chartlake
 from orchestration.config import Home
 from orchestration.lib import lake
-from orchestration.sources import demo
+from orchestration import demo
 
 pytestmark = pytest.mark.slow
 

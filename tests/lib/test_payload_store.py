@@ -87,3 +87,74 @@ def test_stored_files_stay_write_once(tmp_path):
     assert not store.put(b"payload", {"source": "later"}).is_new
     assert stored.path.read_bytes() == before
     assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_the_store_is_the_homes_raw_folder_unless_configured(tmp_path):
+    from orchestration.config import Home
+    from orchestration.lib.payload_store import store_for
+
+    home = Home(tmp_path / "home")
+    assert store_for(home, {}).root == home.raw
+    assert store_for(home, {"CHARTLAKE_RAW_STORE_URL": "  "}).root == home.raw
+    assert store_for(home, {"CHARTLAKE_RAW_STORE_URL": str(tmp_path / "shared")}).root == tmp_path / "shared"
+    assert store_for(home, {"CHARTLAKE_RAW_STORE_URL": (tmp_path / "a b").as_uri()}).root == tmp_path / "a b"
+    on_s3 = store_for(home, {"CHARTLAKE_RAW_STORE_URL": "s3://bucket/team/raw/", "CHARTLAKE_S3_ENDPOINT": "minio:9000",
+                             "CHARTLAKE_S3_USE_SSL": "false"})
+    assert on_s3.url == "s3://bucket/team/raw/" and on_s3.location_for("ab" + "0" * 62) == \
+        f"s3://bucket/team/raw/ab/ab{'0' * 62}.payload.zst"
+    assert on_s3._objects.s3.endpoint == "minio:9000" and not on_s3._objects.s3.use_ssl
+    with pytest.raises(PayloadStoreError, match="not in a local directory"):
+        on_s3.root
+    with pytest.raises(PayloadStoreError, match="CHARTLAKE_RAW_STORE_URL='gs://b/raw': expected a directory"):
+        store_for(home, {"CHARTLAKE_RAW_STORE_URL": "gs://b/raw"})
+    with pytest.raises(PayloadStoreError, match="expected s3://bucket/prefix"):
+        store_for(home, {"CHARTLAKE_RAW_STORE_URL": "s3:///raw"})
+
+
+def test_size_limits_on_store_and_read_name_the_payload(tmp_path, monkeypatch):
+    store = PayloadStore(tmp_path)
+    big = store.put(b"x" * 5000, {})
+    monkeypatch.setenv("CHARTLAKE_MAX_PAYLOAD_BYTES", "4000")
+    with pytest.raises(PayloadStoreError, match=f"payload {sha256_hex(b'y' * 4001)}: 4,001 bytes, over the payload "
+                                                "size limit of 4,000 \\(CHARTLAKE_MAX_PAYLOAD_BYTES\\); not stored"):
+        store.put(b"y" * 4001, {})
+    assert not list(tmp_path.rglob(f"{sha256_hex(b'y' * 4001)}*"))
+    # Compressed it is small, but it would inflate past the limit: refused without inflating it all.
+    with pytest.raises(PayloadStoreError, match=f"payload {big.sha256} \\({big.path}\\): more than 4,000 bytes"):
+        store.get(big.sha256)
+    legacy = tmp_path / "plain"
+    plain = PayloadStore(legacy)
+    sha = sha256_hex(b"z" * 4500)
+    plain.legacy_path_for(sha).parent.mkdir(parents=True)
+    plain.legacy_path_for(sha).write_bytes(b"z" * 4500)
+    with pytest.raises(PayloadStoreError, match=f"payload {sha} .*: 4,500 bytes stored, over the payload size limit"):
+        plain.get(sha)
+
+
+def test_concurrent_writers_of_one_file_write_it_once(tmp_path):
+    import threading
+
+    store = PayloadStore(tmp_path)
+    barrier, results = threading.Barrier(8), []
+
+    def writer(n):
+        barrier.wait()
+        results.append(store._objects.write_once("ab/race.payload.zst", f"writer {n}".encode()))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(results) == [False] * 7 + [True]
+    assert (tmp_path / "ab" / "race.payload.zst").read_bytes() in {f"writer {n}".encode() for n in range(8)}
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_an_unreadable_store_is_an_error_naming_the_payload(tmp_path):
+    store = PayloadStore(tmp_path / "file")
+    (tmp_path / "file").write_text("a file where the store's directory should be")
+    sha = sha256_hex(b"p")
+    with pytest.raises(PayloadStoreError, match=f"payload {sha} cannot be stored \\({tmp_path}/file/.*"
+                                                "(FileExistsError|NotADirectoryError)"):
+        store.put(b"p", {})

@@ -176,6 +176,7 @@ def service_env(postgres_server: PostgresServer, s3_server: S3Server, database: 
     return {
         "CHARTLAKE_LAKE_CATALOG": postgres_server.dsn(database),
         "CHARTLAKE_LAKE_DATA_PATH": f"s3://{bucket}/lake/",
+        "CHARTLAKE_RAW_STORE_URL": f"s3://{bucket}/raw",
         "CHARTLAKE_S3_ENDPOINT": s3_server.endpoint, "CHARTLAKE_S3_KEY_ID": S3_KEY,
         "CHARTLAKE_S3_SECRET": S3_SECRET, "CHARTLAKE_S3_REGION": S3_REGION,
         "CHARTLAKE_S3_URL_STYLE": "path", "CHARTLAKE_S3_USE_SSL": "false",
@@ -184,7 +185,8 @@ def service_env(postgres_server: PostgresServer, s3_server: S3Server, database: 
 
 @pytest.fixture
 def service_lake(tmp_path, postgres_server, s3_server, monkeypatch) -> ServiceLake:
-    """A home whose lake catalog is a fresh Postgres database and whose data files go to a fresh bucket."""
+    """A home whose lake catalog is a fresh Postgres database and whose data files and raw payloads go to a fresh
+    bucket."""
     database, bucket = postgres_server.create_database(), s3_server.create_bucket()
     env = service_env(postgres_server, s3_server, database, bucket)
     for k, v in env.items():

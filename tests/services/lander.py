@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from orchestration.config import Home  # noqa: E402
 from orchestration.lib import ingest, lake  # noqa: E402
-from orchestration.lib.payload_store import PayloadStore  # noqa: E402
+from orchestration.lib.payload_store import store_for  # noqa: E402
 
 
 def main() -> int:
@@ -48,7 +48,7 @@ def main() -> int:
         lake.set_commit_message = then_die
     with lake.session(home) as con:
         for day in args.days.split(","):
-            res = ingest.land_day(con, PayloadStore(home.raw), dt.date.fromisoformat(day), run_id=f"lander-{os.getpid()}")
+            res = ingest.land_day(con, store_for(home), dt.date.fromisoformat(day), run_id=f"lander-{os.getpid()}")
             print(f"{day} {res.rows_inserted} {res.snapshot_id}", flush=True)
     if args.die_after_insert:
         time.sleep(5)  # the timer kills the process; never report success

@@ -21,9 +21,10 @@ import pytest
 
 from orchestration.config import DBT_PROJECT_DIR, Home
 from orchestration.lib import ingest, lake
-from orchestration.lib.payload_store import PayloadStore
+from orchestration.lib.payload_store import store_for
 from orchestration.lib.versions import content_hash
-from orchestration.sources import demo
+from orchestration import demo
+from orchestration.demo import play as demo_play
 from tests.conftest import run_chartlake
 
 pytestmark = pytest.mark.slow
@@ -41,7 +42,7 @@ def _stage(home: Home, days: int, countries=("us", "fr"), depth: int = 40) -> in
     out = home.root / "demo_payloads"
     demo.generate(out, start=START, end=START + dt.timedelta(days=days - 1), countries=countries, depth=depth)
     with lake.session(home) as con:
-        results = ingest.stage_files(con, PayloadStore(home.raw), [out], run_id="stage")
+        results = ingest.stage_files(con, store_for(home), [out], run_id="stage")
     assert not [r for r in results if r.status == "failed"]
     return sum(r.entry_count for r in results if r.status == "staged")
 
@@ -134,7 +135,7 @@ def test_a_lander_killed_mid_commit_leaves_the_catalog_consistent(service_lake, 
         assert con.execute("select count(*) from raw.chart_entries").fetchone()[0] == expected
         assert _duplicates(con) == []
     with lake.session(home) as con:  # and the catalog still takes writes
-        assert ingest.land_day(con, PayloadStore(home.raw), days[0], run_id="again").rows_inserted == 0
+        assert ingest.land_day(con, store_for(home), days[0], run_id="again").rows_inserted == 0
 
 
 def _mart_hashes(home: Home) -> dict[str, tuple[int, str]]:
@@ -166,11 +167,22 @@ DEMO_SLICE = ("demo", "--countries", "us,fr", "--start", "2025-01-13", "--end", 
 def test_demo_slice_on_postgres_and_s3_gives_the_marts_of_sqlite_and_local_files(service_lake, s3_server, monkeypatch,
                                                                                    tmp_path):
     shared = service_lake.home
+    # No parse kept from staging to landing: every landed row is read back from the raw store on S3.
+    monkeypatch.setenv("CHARTLAKE_PARSE_CACHE_ROWS", "0")
     assert run_chartlake(shared, *DEMO_SLICE) == 0
     on_services = _mart_hashes(shared)
-    # Nothing went to the home's default places: the catalog is in Postgres, the files in the bucket.
+    # Nothing went to the home's default places: the catalog is in Postgres, the files and payloads in the bucket.
     assert not shared.lake_catalog.exists() and not list(shared.lake_files.rglob("*.parquet"))
-    assert any(k.endswith(".parquet") for k in s3_server.keys(service_lake.bucket))
+    assert not [p for p in shared.raw.rglob("*") if p.is_file()]
+    keys = s3_server.keys(service_lake.bucket)
+    assert any(k.startswith("lake/") and k.endswith(".parquet") for k in keys)
+    with lake.session(shared, read_only=True) as con:
+        staged = {h for (h,) in con.execute("select distinct payload_sha256 from raw.payloads "
+                                                 "where payload_sha256 is not null").fetchall()}
+        landed = {h for (h,) in con.execute("select distinct payload_sha256 from raw.chart_entries").fetchall()}
+    assert landed and landed <= staged
+    assert {k for k in keys if k.startswith("raw/")} == \
+        {f"raw/{h[:2]}/{h}.{suffix}" for h in staged for suffix in ("payload.zst", "meta.json")}
     # The plain dbt CLI, configured by the same variables, reads the same lake Dagster's run wrote.
     with lake.session(shared, read_only=True) as con:
         python_side = con.execute("select count(*), sum(rank) from marts.mart_daily_rankings").fetchone()
@@ -185,5 +197,6 @@ def test_demo_slice_on_postgres_and_s3_gives_the_marts_of_sqlite_and_local_files
     on_sqlite = _mart_hashes(local)
     assert set(on_sqlite) >= {"fct_chart_entries", "mart_daily_rankings", "mart_daily_country_summary",
                               "mart_breakouts", "dim_apps", "dim_countries"}
-    assert on_sqlite["mart_daily_rankings"][0] == 2 * 3 * 6 * 20  # countries x days x charts x depth
+    # countries x days x (Apple's 6 charts + Google Play's, both demoed for us and fr) x depth
+    assert on_sqlite["mart_daily_rankings"][0] == 2 * 3 * (6 + len(demo_play.CHARTS)) * 20 == 1080
     assert on_services == on_sqlite
