@@ -19,7 +19,7 @@ from orchestration.defs.raw.schedules import (
     daily_schedule,
 )
 from orchestration.defs.raw.sensors import inbox_sensor
-from orchestration.defs.resources import AppleFeeds, ChartlakeHome
+from orchestration.defs.resources import AppleFeeds, ChartlakeHome, PlayFeeds
 from orchestration.lib import lake, serving
 from tests.conftest import v2_payload
 
@@ -169,7 +169,8 @@ def test_inbox_sensor_stages_moves_and_requests_each_date_once(home):
     # The requested run lands both countries' charts.
     res = dg.materialize(
         [raw_chart_entries], partition_key=req.partition_key,
-        resources={"chartlake": ChartlakeHome(path=str(home.root)), "apple_feeds": AppleFeeds()},
+        resources={"chartlake": ChartlakeHome(path=str(home.root)), "apple_feeds": AppleFeeds(),
+                   "play_feeds": PlayFeeds()},
         run_config=dg.RunConfig({"raw__chart_entries": RawLoadConfig()}))
     assert res.success
     with lake.session(home, read_only=True) as con:
