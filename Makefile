@@ -3,6 +3,7 @@
 #   make test   run the test suite
 #   make ui     the Dagster web UI on the same home
 #   make report the Evidence dashboards (static site) from the home's serving file; make report-dev serves them live
+#   make play-setup  the Node fetcher of Google Play charts (npm ci; needed only to fetch Play)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +13,8 @@ export DAGSTER_HOME ?= $(CHARTLAKE_HOME)/dagster
 # One planned event per asset for a ranged run (backfill, full build), not one per asset and day (runner.py says why).
 export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= true
 
-.PHONY: demo test test-slow test-slow-ci test-all check-defs ui setup clean-data bench report report-dev report-setup
+.PHONY: demo test test-slow test-slow-ci test-all check-defs ui setup clean-data bench report report-dev report-setup \
+  play-setup
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +43,16 @@ report: setup report-setup
 
 report-dev: setup report-setup
 	$(BIN)/python -m orchestration.lib.reports dev
+
+# The Google Play fetch (fetchers/google-play, Node >= 18): npm ci installs exactly its package-lock.json, i.e.
+# google-play-scraper 10.1.3 (npm registry only). Needed only to fetch Play (the play_schedule); imports, the demo
+# and the marts do without it. The offline tests run the same npm ci themselves when node and npm are present.
+PLAY_STAMP := fetchers/google-play/node_modules/.chartlake-installed
+$(PLAY_STAMP): fetchers/google-play/package.json fetchers/google-play/package-lock.json
+	cd fetchers/google-play && npm ci --no-audit --no-fund
+	@touch $(PLAY_STAMP)
+
+play-setup: $(PLAY_STAMP)
 
 # The suite without the heavy end-to-end cases (marked slow): minutes, for every commit.
 test: setup

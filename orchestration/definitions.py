@@ -13,10 +13,10 @@ from orchestration.defs.raw.assets import raw_chart_entries, raw_payload_version
 from orchestration.defs.raw.checks import raw_no_duplicate_positions
 from orchestration.defs.raw.parallel import raw_parallel_job
 from orchestration.defs.raw.quarantine import raw_quarantined_payloads
-from orchestration.defs.raw.schedules import build_daily_schedule, daily_job
+from orchestration.defs.raw.schedules import build_daily_schedule, build_play_schedule, daily_job
 from orchestration.defs.raw.sensors import inbox_sensor
 from orchestration.defs.reports.assets import reports_after_publish, reports_job, reports_site
-from orchestration.defs.resources import AppleFeeds, ChartlakeHome, ServingFreshness
+from orchestration.defs.resources import AppleFeeds, ChartlakeHome, PlayFeeds, ServingFreshness
 from orchestration.defs.versions.jobs import lake_maintenance_job
 from orchestration.defs.versions.schedules import lake_maintenance_schedule
 
@@ -25,8 +25,8 @@ defs = dg.Definitions(
             serving_chartlake, reports_site],
     asset_checks=[raw_no_duplicate_positions, marts_quality, serving_freshness],
     jobs=[raw_job, raw_parallel_job, warehouse_job, daily_job, freshness_job, lake_maintenance_job, reports_job],
-    # The one setting read while the definitions load: a cron string is part of a schedule's definition.
-    schedules=[build_daily_schedule(), freshness_schedule, lake_maintenance_schedule],
+    # The settings read while the definitions load: a cron string is part of a schedule's definition.
+    schedules=[build_daily_schedule(), build_play_schedule(), freshness_schedule, lake_maintenance_schedule],
     sensors=[inbox_sensor, reports_after_publish],
     executor=writer_executor,  # every run holds the home's writer lock (one writer per home)
     resources={
@@ -34,6 +34,7 @@ defs = dg.Definitions(
         "chartlake": ChartlakeHome(),  # CHARTLAKE_HOME, CHARTLAKE_DUCKDB_MEMORY_LIMIT
         "apple_feeds": AppleFeeds(),
         "freshness": ServingFreshness(),  # CHARTLAKE_FRESHNESS_HOURS
+        "play_feeds": PlayFeeds(),  # Google Play via fetchers/google-play (make play-setup)
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
     },
 )

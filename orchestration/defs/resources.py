@@ -105,3 +105,49 @@ class ServingFreshness(dg.ConfigurableResource):
         if hours <= 0:
             raise ValueError(f"{source}={raw!r} must be a positive number of hours")
         return hours
+
+
+# Google Play is not sold in mainland China, so cn is not among Play's storefronts.
+DEFAULT_PLAY_COUNTRIES = "us,fr,gb,de,jp,ca,br,in,kr,it,es"
+DEFAULT_PLAY_CHARTS = "top-free,top-paid,top-grossing"
+
+
+class PlayFeeds(dg.ConfigurableResource):
+    """Which Google Play storefronts and charts the Play fetch asks for, through the Node ``google-play-scraper``
+    (``fetchers/google-play``, installed by ``make play-setup``). Plain string and number fields, so any of them
+    can be an ``EnvVar`` (e.g. ``PlayFeeds(countries=dg.EnvVar("CHARTLAKE_PLAY_COUNTRIES"))``)."""
+
+    countries: str = DEFAULT_PLAY_COUNTRIES
+    charts: str = DEFAULT_PLAY_CHARTS  # charts (top-free, top-paid, top-grossing); "android:top-free" works too
+    depth: int = 100  # list() reads at most 200
+    lang: str = "en"  # the language Play names the apps in
+    node: str = "node"  # the Node.js executable (a path when it is not on PATH)
+    fetcher_dir: str = ""  # the folder holding list.js and its node_modules; empty: fetchers/google-play
+    base_url: str = ""  # where the library's request goes instead of https://play.google.com (tests, a proxy)
+    timeout_seconds: float = 30.0
+    max_in_flight: int = 2
+
+    def country_list(self) -> list[str]:
+        return [c.strip().lower() for c in self.countries.split(",") if c.strip()]
+
+    def chart_list(self) -> list[str]:
+        out = []
+        for item in self.charts.split(","):
+            device, sep, chart = item.strip().rpartition(":")
+            if sep and device != "android":
+                raise ValueError(f"PlayFeeds.charts: {item.strip()!r}: Google Play charts are android charts")
+            if chart:
+                out.append(chart)
+        return out
+
+    def requests(self, countries: list[str] | None = None):
+        from orchestration.sources.play import MAX_DEPTH, PlayRequest
+
+        return [PlayRequest(country=country, chart=chart, limit=min(self.depth, MAX_DEPTH), lang=self.lang)
+                for country in countries or self.country_list() for chart in self.chart_list()]
+
+    def client(self):
+        from orchestration.sources.play_feed import FETCHER_DIR, PlayFeedClient
+
+        return PlayFeedClient(fetcher_dir=self.fetcher_dir or FETCHER_DIR, node=self.node, base_url=self.base_url,
+                              timeout=self.timeout_seconds, max_in_flight=self.max_in_flight)

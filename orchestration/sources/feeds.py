@@ -158,13 +158,14 @@ class FeedRequest:
 
 @dataclass
 class FetchResult:
-    """The outcome of fetching one ``FeedRequest``: the payload bytes, or the error that stopped it.
+    """The outcome of fetching one ``FeedRequest`` (or, from ``play_feed.PlayFeedClient``, one ``PlayRequest``):
+    the payload bytes, or the error that stopped it.
 
     ``content`` is only set for a 2xx answer: an error page is not a payload. ``fetched_at`` is the UTC time of
     the last attempt; ``attempts`` counts HTTP attempts including the first.
     """
 
-    request: FeedRequest
+    request: FeedRequest  # or a play.PlayRequest: both are plain dataclasses the payload store records
     url: str
     status: int | None
     content: bytes | None

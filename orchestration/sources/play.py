@@ -54,6 +54,7 @@ PLAY_CATEGORIES = (
 )
 PLAY_GENRE_BASE = 90_000
 PLAY_CATEGORY_IDS = {name: PLAY_GENRE_BASE + i for i, name in enumerate(PLAY_CATEGORIES)}
+PLAY_CATEGORY_NAMES = {i: name for name, i in PLAY_CATEGORY_IDS.items()}
 
 # A Java package name: two or more dot-separated parts, each a letter then letters, digits or underscores.
 PACKAGE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")
@@ -64,17 +65,24 @@ _CHARTLAKE = re.compile(
     r"^(?P<cc>[a-z]{2})-android-(?P<chart>top-free|top-paid|top-grossing)(?:-(?P<date>\d{4}-\d{2}-\d{2}))?\.json$")
 _COUNTRY = re.compile(r"^[a-z]{2}$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LANG = re.compile(r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
 
 
 @dataclass(frozen=True)
 class PlayRequest:
-    """One Play chart to fetch (``list()`` of a collection in a country). Plain fields: stored beside the payload."""
+    """One Play chart to fetch (``list()`` of a collection in a country). Plain fields: stored beside the payload.
+
+    ``genre_id`` None is the overall chart (list()'s default category, ``APPLICATION``); a Play category's id from
+    ``PLAY_CATEGORY_IDS`` asks for that category's chart. ``lang`` is the language Play names the apps in
+    (list()'s ``lang``): part of the request because it changes the payload, not the ranking.
+    """
 
     country: str
     chart: str
     device: str = DEVICE
     genre_id: int | None = None
     limit: int = MAX_DEPTH
+    lang: str = "en"
 
     def __post_init__(self):
         if not isinstance(self.country, str) or not _COUNTRY.match(self.country):
@@ -83,12 +91,28 @@ class PlayRequest:
             raise ValueError(f"unknown chart {self.chart!r} (expected one of {', '.join(CHARTS)})")
         if self.device != DEVICE:
             raise ValueError(f"Google Play charts are {DEVICE!r} charts, got device {self.device!r}")
-        if not 1 <= self.limit <= MAX_DEPTH:
-            raise ValueError(f"limit must be 1..{MAX_DEPTH}, got {self.limit}")
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not 1 <= self.limit <= MAX_DEPTH:
+            raise ValueError(f"limit must be 1..{MAX_DEPTH}, got {self.limit!r}")
+        if self.genre_id is not None and self.genre_id not in PLAY_CATEGORY_NAMES:
+            raise ValueError(f"genre_id {self.genre_id!r} is not a Play category id (PLAY_CATEGORY_IDS)")
+        if self.genre_id == PLAY_CATEGORY_IDS["APPLICATION"]:
+            # The same chart as the overall one: two keys for one chart would count it twice.
+            raise ValueError("category APPLICATION is the overall chart: ask for it with genre_id None")
+        if not isinstance(self.lang, str) or not _LANG.match(self.lang):
+            raise ValueError(f"lang must be a language code such as 'en' or 'pt-BR', got {self.lang!r}")
 
     @property
     def collection(self) -> str:
         return CHART_COLLECTIONS[self.chart]
+
+    @property
+    def category(self) -> str | None:
+        """The list() category of this request, None for the overall chart (the library's default)."""
+        return PLAY_CATEGORY_NAMES[self.genre_id] if self.genre_id is not None else None
+
+    def label(self) -> str:
+        genre = f"/category={self.category}" if self.category else ""
+        return f"{STORE}/{self.country}/{DEVICE}/{self.chart}{genre}"
 
 
 def looks_like_play_list(doc) -> bool:
@@ -146,7 +170,7 @@ def parse(doc: list, ctx, chart_date: dt.date | None, request) -> list[ParsedCha
             "genre_name": None,  # list() without fullDetail names no category; the chart's own is genre_id
             "release_date": None,
             "price": _price(ctx, item.get("price"), position),
-            "currency": None,  # priceText is a localised string ("FREE", "1,99 €"): no ISO currency in it
+            "currency": _currency(item.get("currency")),
             "url": item.get("url") or None,
         })
     return [ParsedChart(key=key, entries=entries, repeats=repeats)]
@@ -206,6 +230,13 @@ def _agree(ctx, field: str, from_name, from_request):
 
 def _text(value) -> str | None:
     return html.unescape(value) if isinstance(value, str) and value else None
+
+
+def _currency(value) -> str | None:
+    # list() >= 9 writes the ISO code Play priced the chart in ("USD"); the 2020 archives have only priceText, a
+    # localised string ("FREE", "1,99 €") with no ISO code in it. A value that is not an ISO code is the
+    # validator's to refuse, naming it.
+    return None if value is None or value == "" else str(value)
 
 
 def _id_text(value) -> str | None:

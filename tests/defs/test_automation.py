@@ -14,7 +14,7 @@ from orchestration.defs.publish.checks import evaluate_freshness, freshness_job,
 from orchestration.defs.raw.assets import RawLoadConfig, raw_chart_entries
 from orchestration.defs.raw.schedules import DEFAULT_FETCH_CRON, build_daily_schedule, daily_job
 from orchestration.defs.raw.sensors import inbox_sensor
-from orchestration.defs.resources import AppleFeeds, ChartlakeHome, ServingFreshness
+from orchestration.defs.resources import AppleFeeds, ChartlakeHome, PlayFeeds, ServingFreshness
 from orchestration.lib import lake, serving
 from tests.conftest import v2_payload
 
@@ -166,7 +166,8 @@ def test_inbox_sensor_stages_moves_and_requests_each_date_once(home):
     # The requested run lands both countries' charts.
     res = dg.materialize(
         [raw_chart_entries], partition_key=req.partition_key,
-        resources={"chartlake": ChartlakeHome(path=str(home.root)), "apple_feeds": AppleFeeds()},
+        resources={"chartlake": ChartlakeHome(path=str(home.root)), "apple_feeds": AppleFeeds(),
+                   "play_feeds": PlayFeeds()},
         run_config=dg.RunConfig({"raw__chart_entries": RawLoadConfig()}))
     assert res.success
     with lake.session(home, read_only=True) as con:

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from orchestration.defs.raw.assets import RawLoadConfig, raw_chart_entries
-from orchestration.defs.resources import AppleFeeds, ChartlakeHome
+from orchestration.defs.resources import AppleFeeds, ChartlakeHome, PlayFeeds
 from orchestration.lib import ingest, lake
 from orchestration.lib.payload_store import PayloadStore
 from tests.conftest import v2_payload
@@ -23,7 +23,8 @@ def _materialize(home, day: str, *, fetch=False, feeds: AppleFeeds | None = None
     return dg.materialize(
         [raw_chart_entries],
         partition_key=day,
-        resources={"chartlake": ChartlakeHome(path=str(home.root)), "apple_feeds": feeds or AppleFeeds()},
+        resources={"chartlake": ChartlakeHome(path=str(home.root)), "apple_feeds": feeds or AppleFeeds(),
+                   "play_feeds": PlayFeeds()},
         run_config=dg.RunConfig({"raw__chart_entries": RawLoadConfig(fetch=fetch)}),
         instance=instance,
         raise_on_error=False,

@@ -121,6 +121,57 @@ def test_every_check_is_green_after_the_demo(demo_home):
     assert failed == [], failed
 
 
+def _readme_analyst_queries() -> list[tuple[str, str]]:
+    """(question, SQL) for every query in the README's analyst section, in order: the SQL analysts copy."""
+    import re
+
+    from orchestration.config import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## For analysts", 1)[1].split("\n## ", 1)[0]
+    queries = []
+    for block in re.findall(r"```sql\n(.*?)```", section, flags=re.S):
+        for chunk in block.split(";"):
+            lines = [ln for ln in chunk.strip().splitlines() if ln.strip()]
+            question = " ".join(ln.strip("- ").strip() for ln in lines if ln.lstrip().startswith("--"))
+            sql = "\n".join(ln for ln in lines if not ln.lstrip().startswith("--"))
+            if sql:
+                queries.append((question, sql))
+    return queries
+
+
+def test_readme_analyst_sql_runs_on_the_demo_and_gives_the_answers_it_states(demo_home):
+    """Every query of the README's analyst section runs on the published demo and answers (no empty result); the
+    cross-store answers the README states after them are the ones the queries give."""
+    queries = _readme_analyst_queries()
+    assert len(queries) >= 8, [q for q, _ in queries]
+    con = _serving(demo_home)
+    try:
+        answers = {}
+        for question, sql in queries:
+            rows = con.execute(sql).fetchall()
+            assert rows, f"README query answers nothing on the demo: {question}"
+            answers[question] = rows
+    finally:
+        con.close()
+    d = dt.date
+    ranks = answers["Where did RedNote rank on each store, each day, in the US?"]
+    by_day = {r[0]: r[1:3] for r in ranks}
+    assert by_day[d(2025, 1, 12)] == (3, 48)
+    assert all(by_day[d(2025, 1, day)] == (1, 1) for day in (15, 16, 17))
+    both = answers["Did it break out on both stores, and how many days did Play follow the App Store?"]
+    assert both == [
+        ("Lemon8", "us", d(2025, 1, 12), d(2025, 1, 13), 1),
+        ("REDnote", "ca", d(2025, 1, 12), d(2025, 1, 14), 2),
+        ("REDnote", "fr", d(2025, 1, 14), d(2025, 1, 16), 2),
+        ("REDnote", "gb", d(2025, 1, 12), d(2025, 1, 14), 2),
+        ("REDnote", "us", d(2025, 1, 12), d(2025, 1, 14), 2),
+    ]
+    products = {r[0]: r for r in answers["One product, both stores: its id and current name on each"]}
+    assert products["rednote"][1] == "741292507" and products["rednote"][3] == "com.xingin.xhs"
+    assert products["rednote"][5] == 2
+
+
 def test_cross_store_questions_in_the_published_marts(demo_home):
     """Issue 14: the demo publishes both stores, and RedNote's product row shows both."""
     con = _serving(demo_home)

@@ -220,7 +220,7 @@ def test_the_quarantine_asset_holds_back_only_the_bad_country(home, tmp_path):
     us go on, and fr's bad payload is never the current version."""
     from orchestration.defs.raw.assets import RawLoadConfig, raw_chart_entries
     from orchestration.defs.raw.quarantine import raw_quarantined_payloads
-    from orchestration.defs.resources import AppleFeeds, ChartlakeHome
+    from orchestration.defs.resources import AppleFeeds, ChartlakeHome, PlayFeeds
     from orchestration.lib import audit, ingest, lake
     from orchestration.lib.payload_store import PayloadStore
 
@@ -242,7 +242,8 @@ def test_the_quarantine_asset_holds_back_only_the_bad_country(home, tmp_path):
     for d in (YESTERDAY, DAY):
         res = dg.materialize(
             [raw_chart_entries, raw_quarantined_payloads], partition_key=d.isoformat(), instance=instance,
-            resources={"chartlake": ChartlakeHome(path=str(home.root)), "apple_feeds": AppleFeeds()},
+            resources={"chartlake": ChartlakeHome(path=str(home.root)), "apple_feeds": AppleFeeds(),
+                   "play_feeds": PlayFeeds()},
             run_config=dg.RunConfig({"raw__chart_entries": RawLoadConfig(fetch=False)}), raise_on_error=False,
         )
         assert res.success

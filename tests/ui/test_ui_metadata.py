@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from orchestration.defs.raw.assets import RawLoadConfig, data_docs_markdown, raw_chart_entries, top10_markdown
-from orchestration.defs.resources import AppleFeeds, ChartlakeHome
+from orchestration.defs.resources import AppleFeeds, ChartlakeHome, PlayFeeds
 from orchestration.lib import ingest, lake
 from orchestration.lib.payload_store import PayloadStore
 from tests.conftest import v2_payload
@@ -68,7 +68,8 @@ def test_raw_materialization_carries_the_preview_and_data_docs(home, tmp_path):
         ingest.stage_files(con, PayloadStore(home.raw), [p], run_id="import")
     res = dg.materialize(
         [raw_chart_entries], partition_key=DAY.isoformat(),
-        resources={"chartlake": ChartlakeHome(path=str(home.root)), "apple_feeds": AppleFeeds()},
+        resources={"chartlake": ChartlakeHome(path=str(home.root)), "apple_feeds": AppleFeeds(),
+                   "play_feeds": PlayFeeds()},
         run_config=dg.RunConfig({"raw__chart_entries": RawLoadConfig(fetch=False)}),
     )
     md = res.asset_materializations_for_node("raw__chart_entries")[0].metadata

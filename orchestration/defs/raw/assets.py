@@ -1,4 +1,5 @@
-"""Raw layer: Apple chart payloads -> raw store -> ``lake.raw.chart_entries``, one chart date per partition."""
+"""Raw layer: Apple and Google Play chart payloads -> raw store -> ``lake.raw.chart_entries``, one chart date per
+partition."""
 
 
 import datetime as dt
@@ -6,7 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from orchestration.defs.raw.partitions import daily_partitions
-from orchestration.defs.resources import AppleFeeds, ChartlakeHome
+from orchestration.defs.resources import AppleFeeds, ChartlakeHome, PlayFeeds
 from orchestration.lib import audit, ingest, lake
 
 RAW_CHART_ENTRIES = dg.AssetKey(["raw", "chart_entries"])
@@ -42,6 +43,8 @@ raw_payload_versions = dg.AssetSpec(
 class RawLoadConfig(dg.Config):
     fetch: bool = False
     """Fetch the configured storefronts from Apple first (the daily schedule does). Off: land what was imported."""
+    fetch_play: bool = False
+    """Fetch the configured Google Play storefronts first (the Play schedule does), after Apple's when both are on."""
 
 
 @dg.asset(
@@ -54,7 +57,8 @@ class RawLoadConfig(dg.Config):
     code_version="1",
 )
 def raw_chart_entries(
-    context: dg.AssetExecutionContext, config: RawLoadConfig, chartlake: ChartlakeHome, apple_feeds: AppleFeeds
+    context: dg.AssetExecutionContext, config: RawLoadConfig, chartlake: ChartlakeHome, apple_feeds: AppleFeeds,
+    play_feeds: PlayFeeds,
 ) -> dg.MaterializeResult:
     """Every chart position of one chart date, one row per position per payload version (grain: store x country x
     device x chart x genre x chart_date x rank x payload). Lands the day's staged payloads (imported archives, the
@@ -66,6 +70,8 @@ def raw_chart_entries(
     with lake.session(home) as con:
         if config.fetch:
             _fetch_and_stage(context, con, store, apple_feeds, chart_date)
+        if config.fetch_play:
+            _fetch_and_stage(context, con, store, play_feeds, chart_date)
         result = ingest.land_day(con, store, chart_date, run_id=context.run.run_id,
                                  asset=RAW_CHART_ENTRIES.to_user_string())
         day_rows = audit.current_raw_rows(con, chart_date) if result.countries else None
@@ -140,9 +146,12 @@ def _md_cell(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ").strip()
 
 
-def _fetch_and_stage(context, con, store, apple_feeds: AppleFeeds, chart_date: dt.date) -> None:
-    requests = apple_feeds.requests()
-    results = apple_feeds.client().fetch_many(requests)
+def _fetch_and_stage(context, con, store, feeds: AppleFeeds | PlayFeeds, chart_date: dt.date) -> None:
+    # Either store's client answers with feeds.FetchResult and never raises for a failed chart, so one fetch (or one
+    # chart) failing is recorded as a failed payload and never stops the other store's fetch or the landing.
+    store_name = "Google Play" if isinstance(feeds, PlayFeeds) else "Apple"
+    requests = feeds.requests()
+    results = feeds.client().fetch_many(requests)
     sources = [
         ingest.PayloadSource(
             content=r.content, source=r.url, source_url=r.url, http_status=r.status, etag=r.etag,
@@ -151,9 +160,13 @@ def _fetch_and_stage(context, con, store, apple_feeds: AppleFeeds, chart_date: d
         )
         for r in results
     ]
-    staged = ingest.stage(con, store, sources, run_id=context.run.run_id, message=f"fetch {chart_date.isoformat()}")
+    staged = ingest.stage(con, store, sources, run_id=context.run.run_id,
+                          message=f"fetch {store_name} {chart_date.isoformat()}")
+    for r in results:
+        if not r.ok:
+            context.log.warning(r.error or f"{r.url}: HTTP {r.status}")
     context.log.info(
-        f"fetched {len(results)} feeds for {chart_date}: "
+        f"fetched {len(results)} {store_name} feeds for {chart_date}: "
         f"{sum(s.status == 'staged' for s in staged)} new, {sum(s.status == 'unchanged' for s in staged)} unchanged, "
         f"{sum(s.status == 'failed' for s in staged)} failed"
     )

@@ -17,7 +17,7 @@ import os
 
 import dagster as dg
 
-from orchestration.defs.resources import AppleFeeds
+from orchestration.defs.resources import AppleFeeds, PlayFeeds
 
 FETCH_CRON_ENV = "CHARTLAKE_FETCH_CRON"
 # 06:15 UTC: Apple's charts for the day have settled in every storefront we fetch by then, and it is early
@@ -87,4 +87,66 @@ def _daily_schedule(cron: str, name: str) -> dg.ScheduleDefinition:
         return daily_run_request(when.date(), apple_feeds)
 
     return _daily
+
+
+# --- Google Play -----------------------------------------------------------------------------------------------
+# A schedule of its own, beside Apple's: Play's fetch goes through an undocumented endpoint that breaks when Google
+# changes it (README, "Google Play"), so it is turned on separately, and a Play run that fails never touches the
+# Apple run of the day. Same job (land, build, check, publish), with the raw asset's fetch_play switch instead of
+# fetch; the two runs take the home's writer lock in turn.
+
+PLAY_FETCH_CRON_ENV = "CHARTLAKE_PLAY_FETCH_CRON"
+# 06:45 UTC: after Apple's 06:15 run has usually finished, so the two runs do not queue on the writer lock.
+DEFAULT_PLAY_FETCH_CRON = "45 6 * * *"
+
+
+def play_fetch_cron() -> str:
+    """The Play schedule's cron string (UTC), from ``CHARTLAKE_PLAY_FETCH_CRON``."""
+    return (os.environ.get(PLAY_FETCH_CRON_ENV) or DEFAULT_PLAY_FETCH_CRON).strip()
+
+
+def play_run_request(chart_date: dt.date, play_feeds: PlayFeeds) -> dg.RunRequest:
+    """The Play run for one chart date: fetch_play on, one partition; its own run_key, apart from Apple's."""
+    key = chart_date.isoformat()
+    return dg.RunRequest(
+        run_key=f"play:{key}",
+        partition_key=key,
+        run_config={"ops": {RAW_OP: {"config": {"fetch_play": True}}}},
+        tags={"chartlake/trigger": "play_schedule",
+              "chartlake/store": "google_play",
+              "chartlake/countries": ",".join(play_feeds.country_list()),
+              "chartlake/charts": play_feeds.charts},
+    )
+
+
+def build_play_schedule(cron: str | None = None, name: str = "play_schedule") -> dg.ScheduleDefinition:
+    """The daily Google Play fetch schedule at ``cron`` (UTC; default: ``CHARTLAKE_PLAY_FETCH_CRON``, read now)."""
+    from_env = cron is None
+    cron = cron or play_fetch_cron()
+    try:
+        return _play_schedule(cron, name)
+    except dg.DagsterInvalidDefinitionError as exc:
+        source = f"{PLAY_FETCH_CRON_ENV}={cron!r}" if from_env else f"cron {cron!r}"
+        raise ValueError(f"{source} is not a valid cron string (example: {DEFAULT_PLAY_FETCH_CRON!r}): {exc}") from exc
+
+
+def _play_schedule(cron: str, name: str) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name=name,
+        job=daily_job,
+        cron_schedule=cron,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,  # turned on deliberately: it scrapes Google Play
+        description="Fetch the configured Google Play storefronts and charts (PlayFeeds, through the Node "
+        "google-play-scraper: `make play-setup` first) for today's chart date (UTC), then build, check and "
+        "publish. Time: CHARTLAKE_PLAY_FETCH_CRON (default 06:45 UTC), read when the code location loads.",
+    )
+    def _play(context: dg.ScheduleEvaluationContext, play_feeds: PlayFeeds):
+        when = context.scheduled_execution_time or dt.datetime.now(dt.timezone.utc)
+        when = when.astimezone(dt.timezone.utc) if when.tzinfo else when
+        if not play_feeds.country_list():
+            return dg.SkipReason("PlayFeeds.countries is empty: no Google Play storefront to fetch")
+        return play_run_request(when.date(), play_feeds)
+
+    return _play
 
