@@ -66,7 +66,7 @@ test-slow: setup
 check-defs: setup
 	$(BIN)/dg check defs
 
-# CI's slow run for now: only the slow tests a session saw pass on the merged tree (.ci/slow-verified.txt); the
+# CI's slow run: the slow tests listed in .ci/slow-verified.txt (why those: its header); the
 # others wait for a run of `make test-slow` (see that file's header).
 test-slow-ci: setup
 	$(BIN)/python -m pytest -q -m slow $$(grep -v '^#' .ci/slow-verified.txt)
