@@ -162,10 +162,10 @@ def test_readme_analyst_sql_runs_on_the_demo_and_gives_the_answers_it_states(dem
     both = answers["Did it break out on both stores, and how many days did Play follow the App Store?"]
     assert both == [
         ("Lemon8", "us", d(2025, 1, 12), d(2025, 1, 13), 1),
-        ("REDnote", "ca", d(2025, 1, 12), d(2025, 1, 14), 2),
-        ("REDnote", "fr", d(2025, 1, 14), d(2025, 1, 16), 2),
-        ("REDnote", "gb", d(2025, 1, 12), d(2025, 1, 14), 2),
-        ("REDnote", "us", d(2025, 1, 12), d(2025, 1, 14), 2),
+        ("RedNote (Xiaohongshu)", "ca", d(2025, 1, 12), d(2025, 1, 14), 2),
+        ("RedNote (Xiaohongshu)", "fr", d(2025, 1, 14), d(2025, 1, 16), 2),
+        ("RedNote (Xiaohongshu)", "gb", d(2025, 1, 12), d(2025, 1, 14), 2),
+        ("RedNote (Xiaohongshu)", "us", d(2025, 1, 12), d(2025, 1, 14), 2),
     ]
     products = {r[0]: r for r in answers["One product, both stores: its id and current name on each"]}
     assert products["rednote"][1] == "741292507" and products["rednote"][3] == "com.xingin.xhs"

@@ -163,6 +163,20 @@ def test_expected_depth_comes_from_each_countrys_own_history(history):
     assert check.results["fr"].passed, check.results["fr"].describe()
 
 
+def test_usual_depth_counts_positions_not_the_rows_left_after_dropped_repeats():
+    # Found importing the real Play files on consecutive days: yesterday's chart listed 200 positions of which 4 were
+    # recorded repeats (196 rows, ranks up to 200); today's lists 200 distinct apps. Its depth is what Play served,
+    # not "more entries than requested": today must pass, and the expected depth is 200.
+    from orchestration.lib.quality.raw import usual_depths
+
+    yesterday = raw_day("fr", YESTERDAY, charts=[("iphone", "top-free")], depth=200)
+    yesterday = yesterday[~yesterday["rank"].isin([17, 58, 121, 180])][list(HISTORY_COLUMNS)]
+    assert len(yesterday) == 196 and usual_depths(yesterday) == {"fr": {"iphone/top-free": 200}}
+    today = raw_day("fr", charts=[("iphone", "top-free")], depth=200)
+    check = run_raw_day(today, chart_date=DAY, history=yesterday)
+    assert check.results["fr"].passed, check.results["fr"].describe()
+
+
 def test_a_frame_wide_failure_fails_every_country(day):
     check = run_raw_day(day.assign(rank=day["rank"].astype(str)), chart_date=DAY)
     for result in check.results.values():

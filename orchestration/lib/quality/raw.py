@@ -196,11 +196,15 @@ def read_history(con, day: dt.date, days: int = HISTORY_DAYS) -> pd.DataFrame:
 
 
 def usual_depths(history: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """Per country, the entries each device/chart had at most over the history: a chart suddenly cut short stands
-    out, while feeds that always run a few short (paid charts: 95-99) keep passing within the suite's tolerance."""
+    """Per country, the positions each device/chart reached at most over the history: a chart suddenly cut short
+    stands out, while feeds that always run a few short (paid charts: 95-99) keep passing within the suite's
+    tolerance. Positions (the deepest rank), not rows: a Play chart whose recorded repeats were dropped has fewer
+    rows than positions (196 rows for 200), and the next day's chart without repeats must not look over-deep."""
     if not len(history):
         return {}
-    sizes = (history.groupby(["country", "device", "chart", "genre_id", "chart_date"], dropna=False).size()
+    ranks = pd.to_numeric(history["rank"], errors="coerce")
+    sizes = (history.assign(_rank=ranks)
+             .groupby(["country", "device", "chart", "genre_id", "chart_date"], dropna=False)["_rank"].max()
              .groupby(level=[0, 1, 2], dropna=False).max())
     out: dict[str, dict[str, int]] = {}
     for (country, device, chart), n in sizes.items():
