@@ -40,7 +40,7 @@ import json
 from typing import Any, Callable
 
 from orchestration.sources import app_tracker, play
-from orchestration.sources.canonical import ParsedChart
+from orchestration.sources.canonical import ParsedChart, PayloadError
 from orchestration.sources.feeds import FeedRequest
 
 from .apple_v2 import _parse_v2
@@ -52,7 +52,8 @@ from .ohbarye import _parse_ohbarye
 from .wbgame import _parse_wbgame
 
 __all__ = ["APP_TRACKER_ARCHIVE", "APPLE_RSS_V2", "FORMATS", "GOOGLE_PLAY_LIST", "ITUNES_RSS_LEGACY",
-           "OHBARYE_HTML_SCRAPE", "SIMULATED_SUFFIX", "STORE", "WBGAME_ARCHIVE", "detect_format", "parse_payload"]
+           "OHBARYE_HTML_SCRAPE", "PayloadError", "SIMULATED_SUFFIX", "STORE", "WBGAME_ARCHIVE", "detect_format",
+           "parse_payload"]
 
 
 def detect_format(content: bytes, source: str, *, sha256: str | None = None) -> str:
