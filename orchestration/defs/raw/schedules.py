@@ -37,11 +37,6 @@ daily_job = dg.define_asset_job(
 )
 
 
-def fetch_cron() -> str:
-    """The daily schedule's cron string (UTC), from ``CHARTLAKE_FETCH_CRON``."""
-    return (os.environ.get(FETCH_CRON_ENV) or DEFAULT_FETCH_CRON).strip()
-
-
 def daily_run_request(chart_date: dt.date, apple_feeds: AppleFeeds) -> dg.RunRequest:
     """The run for one chart date: fetch on, one partition; run_key makes a retried tick request it once."""
     key = chart_date.isoformat()
@@ -58,13 +53,25 @@ def daily_run_request(chart_date: dt.date, apple_feeds: AppleFeeds) -> dg.RunReq
 
 def build_daily_schedule(cron: str | None = None, name: str = "daily_schedule") -> dg.ScheduleDefinition:
     """The daily fetch schedule at ``cron`` (UTC; default: ``CHARTLAKE_FETCH_CRON``, read now)."""
+    return _built(_daily_schedule, cron, name, FETCH_CRON_ENV, DEFAULT_FETCH_CRON)
+
+
+def _built(factory, cron: str | None, name: str, env: str, default: str) -> dg.ScheduleDefinition:
+    """``factory(cron, name)`` with ``cron`` (default: ``env``'s value, else ``default``); a bad cron string is a
+    ValueError naming where it came from."""
     from_env = cron is None
-    cron = cron or fetch_cron()
+    cron = cron or (os.environ.get(env) or default).strip()
     try:
-        return _daily_schedule(cron, name)
+        return factory(cron, name)
     except dg.DagsterInvalidDefinitionError as exc:
-        source = f"{FETCH_CRON_ENV}={cron!r}" if from_env else f"cron {cron!r}"
-        raise ValueError(f"{source} is not a valid cron string (example: {DEFAULT_FETCH_CRON!r}): {exc}") from exc
+        source = f"{env}={cron!r}" if from_env else f"cron {cron!r}"
+        raise ValueError(f"{source} is not a valid cron string (example: {default!r}): {exc}") from exc
+
+
+def _tick_date(context: dg.ScheduleEvaluationContext) -> dt.date:
+    """The tick's date in UTC, not the wall clock's, so a late or replayed tick asks for the day it was for."""
+    when = context.scheduled_execution_time or dt.datetime.now(dt.timezone.utc)
+    return (when.astimezone(dt.timezone.utc) if when.tzinfo else when).date()
 
 
 def _daily_schedule(cron: str, name: str) -> dg.ScheduleDefinition:
@@ -78,13 +85,10 @@ def _daily_schedule(cron: str, name: str) -> dg.ScheduleDefinition:
         "check and publish. Time: CHARTLAKE_FETCH_CRON (default 06:15 UTC), read when the code location loads.",
     )
     def _daily(context: dg.ScheduleEvaluationContext, apple_feeds: AppleFeeds):
-        # Today's chart is the one Apple serves now; the partition is the tick's date in UTC, not the wall clock,
-        # so a late or replayed tick still asks for the day it was scheduled for.
-        when = context.scheduled_execution_time or dt.datetime.now(dt.timezone.utc)
-        when = when.astimezone(dt.timezone.utc) if when.tzinfo else when
+        # Today's chart is the one Apple serves now: the partition is the tick's date.
         if not apple_feeds.country_list():
             return dg.SkipReason("AppleFeeds.countries is empty: no storefront to fetch")
-        return daily_run_request(when.date(), apple_feeds)
+        return daily_run_request(_tick_date(context), apple_feeds)
 
     return _daily
 
@@ -98,11 +102,6 @@ def _daily_schedule(cron: str, name: str) -> dg.ScheduleDefinition:
 PLAY_FETCH_CRON_ENV = "CHARTLAKE_PLAY_FETCH_CRON"
 # 06:45 UTC: after Apple's 06:15 run has usually finished, so the two runs do not queue on the writer lock.
 DEFAULT_PLAY_FETCH_CRON = "45 6 * * *"
-
-
-def play_fetch_cron() -> str:
-    """The Play schedule's cron string (UTC), from ``CHARTLAKE_PLAY_FETCH_CRON``."""
-    return (os.environ.get(PLAY_FETCH_CRON_ENV) or DEFAULT_PLAY_FETCH_CRON).strip()
 
 
 def play_run_request(chart_date: dt.date, play_feeds: PlayFeeds) -> dg.RunRequest:
@@ -121,13 +120,7 @@ def play_run_request(chart_date: dt.date, play_feeds: PlayFeeds) -> dg.RunReques
 
 def build_play_schedule(cron: str | None = None, name: str = "play_schedule") -> dg.ScheduleDefinition:
     """The daily Google Play fetch schedule at ``cron`` (UTC; default: ``CHARTLAKE_PLAY_FETCH_CRON``, read now)."""
-    from_env = cron is None
-    cron = cron or play_fetch_cron()
-    try:
-        return _play_schedule(cron, name)
-    except dg.DagsterInvalidDefinitionError as exc:
-        source = f"{PLAY_FETCH_CRON_ENV}={cron!r}" if from_env else f"cron {cron!r}"
-        raise ValueError(f"{source} is not a valid cron string (example: {DEFAULT_PLAY_FETCH_CRON!r}): {exc}") from exc
+    return _built(_play_schedule, cron, name, PLAY_FETCH_CRON_ENV, DEFAULT_PLAY_FETCH_CRON)
 
 
 def _play_schedule(cron: str, name: str) -> dg.ScheduleDefinition:
@@ -142,11 +135,9 @@ def _play_schedule(cron: str, name: str) -> dg.ScheduleDefinition:
         "publish. Time: CHARTLAKE_PLAY_FETCH_CRON (default 06:45 UTC), read when the code location loads.",
     )
     def _play(context: dg.ScheduleEvaluationContext, play_feeds: PlayFeeds):
-        when = context.scheduled_execution_time or dt.datetime.now(dt.timezone.utc)
-        when = when.astimezone(dt.timezone.utc) if when.tzinfo else when
         if not play_feeds.country_list():
             return dg.SkipReason("PlayFeeds.countries is empty: no Google Play storefront to fetch")
-        return play_run_request(when.date(), play_feeds)
+        return play_run_request(_tick_date(context), play_feeds)
 
     return _play
 
