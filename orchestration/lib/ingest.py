@@ -22,9 +22,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -34,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from orchestration import config
-from orchestration.lib import lake, repeats
+from orchestration.lib import lake, payload_files, repeats
 from orchestration.lib.payload_store import PayloadStore, utcnow
 from orchestration.sources.canonical import (ENTRY_FIELDS, RAW_COLUMNS, STORE_DEVICES, ChartKey, ParsedChart,
                                              PayloadError)
@@ -109,7 +107,7 @@ def stage(con: duckdb.DuckDBPyConnection, store: PayloadStore, payloads: Iterabl
         fetched = [(p.fetched_at or now).replace(tzinfo=None) for p in chunk]
         for p in chunk:
             if p.content is not None and len(p.content) > max_bytes and not p.fetch_error:
-                p.fetch_error = _too_large(p.source, len(p.content), max_bytes)
+                p.fetch_error = payload_files.too_large(p.source, len(p.content), max_bytes)
                 p.content = None  # not stored: the limit is there so that such a payload is never held or kept
         usable = [i for i, p in enumerate(chunk) if p.content is not None and not p.fetch_error]
         sidecars = {i: _sidecar(chunk[i], fetched[i], run_id) for i in usable}
@@ -373,7 +371,7 @@ def stage_files(con, store: PayloadStore, paths: Iterable[Path], *, run_id: str,
     ``list()`` file. ``walk_named_links=False``: a link among ``paths`` is refused like any other, even one to a
     folder (the inbox sensor: nobody chose that folder).
     """
-    files = _expand(paths, walk_named_links)
+    files = payload_files.expand(paths, walk_named_links)
     max_bytes = config.max_payload_bytes()
     # Read lazily: ``stage`` holds one chunk of payloads in memory, not the whole import.
     sources = (_file_source(path, max_bytes, chart_date) for path in files)
@@ -384,59 +382,8 @@ def _file_source(path: Path, max_bytes: int, chart_date: dt.date | None = None) 
     source = PayloadSource(content=None, source=str(path),
                            source_url=(path.absolute() if path.is_symlink() else path.resolve()).as_uri(),
                            expect=_expected_from_name(path), chart_date=chart_date)
-    try:
-        # O_NOFOLLOW: a file swapped for a link after the walk is refused too; fstat then judges what was opened.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        source.fetch_error = _refusal(path, exc)
-        return source
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            source.fetch_error = f"refused {path}: not a regular file; import regular files only"
-        elif info.st_size > max_bytes:
-            source.fetch_error = _too_large(str(path), info.st_size, max_bytes)
-        else:
-            # read(n) allocates n bytes up front: ask for the size fstat gave, and stay bounded if it grew since.
-            content = f.read(info.st_size + 1)
-            if len(content) > info.st_size:
-                content += f.read(max_bytes + 1 - len(content))
-            if len(content) > max_bytes:
-                source.fetch_error = _too_large(str(path), len(content), max_bytes)
-            else:
-                source.content = content
+    source.content, source.fetch_error = payload_files.read_regular(path, max_bytes)
     return source
-
-
-def _refusal(path: Path, exc: OSError) -> str:
-    if path.is_symlink():
-        return (f"refused {path}: a symbolic link (to {os.readlink(path)!r}), not a regular file; import the file "
-                f"itself")
-    return f"refused {path}: cannot be read ({exc.strerror or exc})"
-
-
-def _too_large(source: str, size: int, max_bytes: int) -> str:
-    return (f"refused {source}: {size:,} bytes, over the payload size limit of {max_bytes:,} "
-            f"({config.MAX_PAYLOAD_BYTES_ENV}); not read into the raw store")
-
-
-def _expand(paths: Iterable[Path], walk_named_links: bool = True) -> list[Path]:
-    """The files to import, in order. A link met while walking a folder is listed (to be refused by name), never
-    followed; a folder named on the command line is walked even if its own name is a link (the user chose it)."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir() and (walk_named_links or not p.is_symlink()):
-            found = []
-            for folder, dirs, names in os.walk(p, followlinks=False):
-                base = Path(folder)
-                found += [base / d for d in dirs if (base / d).is_symlink() and not d.startswith(".")]
-                found += [base / n for n in names if not n.startswith(".")]
-            out.extend(sorted(found))
-        elif p.exists() or p.is_symlink():
-            out.append(p)
-        else:
-            raise FileNotFoundError(f"no such file or directory: {p}")
-    return out
 
 
 @dataclass
