@@ -375,9 +375,10 @@ def cmd_status(home: Home, args) -> int:
         for chart_date, country, source_url, error in status.failed_payloads(con, limit=20):
             print(f"  failed {chart_date} {country}: {error} ({source_url})")
         held = audit.quarantine_entries(con)  # the one quarantine store (raw/quarantined_payloads)
-        print(f"quarantined in the lake: {len(held)} country-days")
+        print(f"quarantined in the lake: {len(held)} charts or days")
         for q in held[-20:]:
-            print(f"  {q['chart_date']} {q['country'] or '?'}: {q['reason']}")
+            what = "/".join(str(q[k]) for k in ("store", "device", "chart", "genre_id") if q[k] is not None)
+            print(f"  {q['chart_date']} {q['country'] or '?'} {what or 'whole day'}: {_escape(str(q['reason']))}")
         for s in lake.snapshots(con, limit=5):
             print(f"snapshot {s['snapshot_id']} {s['snapshot_time']:%Y-%m-%d %H:%M:%S} {s['commit_message'] or ''}")
     _print_failed_landings(home)
@@ -412,8 +413,8 @@ def _print_publish_status(home: Home) -> bool:
     print(f"last publish #{last['publish_id']} at {last['published_at']:%Y-%m-%d %H:%M:%S} "
           f"(lake snapshot {last['lake_snapshot_id']}, run {last['run_id']})")
     print(f"quarantined partitions: {len(rows)}")
-    for country, chart_date, reason in rows:
-        print(f"  {country} {chart_date}: {_escape(str(reason))}")
+    for country, chart_date, what, reason in rows:
+        print(f"  {country} {chart_date} {what or 'whole day'}: {_escape(str(reason))}")
     summary = last.get("check_summary")
     failed = (json.loads(summary) if isinstance(summary, str) else summary or {}).get("failed") or []
     print(f"failing blocking checks: {', '.join(failed) if failed else 'none'}")

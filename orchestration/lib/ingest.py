@@ -139,10 +139,10 @@ def _stage_one(p: PayloadSource, stored, sidecar: dict | None, fetched_at, known
         return res
     sha = stored.sha256
 
-    def failed(error: str, country, chart_date) -> StageResult:
+    def failed(error: str, country, chart_date, key=None) -> StageResult:
         res = StageResult(p.source, sha, "failed", error=error, country=country, chart_date=chart_date)
         if (sha, None) not in known:
-            registry_rows.append(_registry_row(None, p, fetched_at, run_id, now, res))
+            registry_rows.append(_registry_row(None, p, fetched_at, run_id, now, res, key=key))
             known.add((sha, None))
         return res
 
@@ -163,7 +163,8 @@ def _stage_one(p: PayloadSource, stored, sidecar: dict | None, fetched_at, known
             day = hint_date if hint_date and limits.first_date <= hint_date <= limits.last_date else None
         else:
             day = key.chart_date
-        return failed(str(exc), hint_country if exc.field == "country" else key.country, day)
+        # Its chart (store, device, chart, genre) is known too: the quarantine holds back that chart only.
+        return failed(str(exc), hint_country if exc.field == "country" else key.country, day, key)
     mismatch = _name_mismatch(p, charts, sha) if p.expect else None
     if mismatch is not None:
         # Registered under the chart its name promised; the payload's own date when the path has none.
@@ -445,16 +446,20 @@ _REGISTRY_COLUMNS = ["payload_sha256", "store", "country", "device", "chart", "g
                      "status", "error", "entry_count", "captured_at"]
 
 
-def _registry_row(chart, p: PayloadSource, fetched_at, run_id, now, res: StageResult) -> dict:
-    key = chart.key if chart is not None else None
+def _registry_row(chart, p: PayloadSource, fetched_at, run_id, now, res: StageResult, key=None) -> dict:
+    """The registry row of one chart of a payload, or (``chart`` None) of a payload that failed: its chart key as
+    far as known (``key``: the parsed chart whose value was refused; else the request's or the name's), with the
+    failure's own country and date, which may be the value refused."""
+    parsed = chart.key if chart is not None else None
+    known = parsed or key
     return {
         "payload_sha256": res.sha256 or None,
-        "store": key.store if key else _store_hint(p),
-        "country": key.country if key else res.country,
-        "device": key.device if key else getattr(p.request, "device", None) or (p.expect or {}).get("device"),
-        "chart": key.chart if key else getattr(p.request, "chart", None) or (p.expect or {}).get("chart"),
-        "genre_id": key.genre_id if key else getattr(p.request, "genre_id", None),
-        "chart_date": key.chart_date if key else res.chart_date,
+        "store": known.store if known else _store_hint(p),
+        "country": parsed.country if parsed else res.country,
+        "device": known.device if known else getattr(p.request, "device", None) or (p.expect or {}).get("device"),
+        "chart": known.chart if known else getattr(p.request, "chart", None) or (p.expect or {}).get("chart"),
+        "genre_id": known.genre_id if known else getattr(p.request, "genre_id", None),
+        "chart_date": parsed.chart_date if parsed else res.chart_date,
         "source_url": p.source_url or p.source,
         "source_format": chart.source_format if chart is not None else None,
         "http_status": p.http_status,

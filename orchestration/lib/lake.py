@@ -378,7 +378,12 @@ def versions_relation(con: duckdb.DuckDBPyConnection, catalog: str = LAKE_ALIAS)
 
 
 _QUARANTINE_COLUMNS = """chart_date DATE, country VARCHAR, payload_sha256 VARCHAR, reason VARCHAR, run_id VARCHAR,
-  checked_at TIMESTAMP"""
+  checked_at TIMESTAMP, store VARCHAR, device VARCHAR, chart VARCHAR, genre_id INTEGER, scope VARCHAR"""
+# What an entry holds back at publish (audit.HeldBack.scope): 'chart' (store, device, chart, genre_id: the chart
+# key), 'store' (the store's charts of the country-day) or 'country' (the country-day). Columns a home from before
+# per-chart quarantine lacks: its rows have no scope and hold back their country-day, as they did.
+_QUARANTINE_KEY_COLUMNS = (("store", "VARCHAR"), ("device", "VARCHAR"), ("chart", "VARCHAR"), ("genre_id", "INTEGER"),
+                           ("scope", "VARCHAR"))
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -391,13 +396,15 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         [LAKE_ALIAS]).fetchall()}
     columns = set(con.execute(
         "select table_name, column_name from duckdb_columns() where database_name = ? and schema_name = 'raw' "
-        "and column_name = 'captured_at'", [LAKE_ALIAS]).fetchall())
+        "and (column_name = 'captured_at' or table_name = 'quarantined_payloads')", [LAKE_ALIAS]).fetchall())
     view = con.execute(
         "select comment from duckdb_views() where database_name = ? and schema_name = 'raw' "
         "and view_name = 'payload_versions'", [LAKE_ALIAS]).fetchall()
     missing_columns = [t for t in ("chart_entries", "payloads") if t in tables and (t, "captured_at") not in columns]
+    missing_keys = [(c, t) for c, t in _QUARANTINE_KEY_COLUMNS
+                    if "quarantined_payloads" in tables and ("quarantined_payloads", c) not in columns]
     if {"chart_entries", "payloads", "quarantined_payloads"} <= tables and not missing_columns \
-            and view == [(VERSION_RULE,)]:
+            and not missing_keys and view == [(VERSION_RULE,)]:
         return
     cols = ",\n  ".join(f"{name} {typ}" for name, typ in RAW_COLUMNS)
     con.execute("BEGIN")
@@ -418,10 +425,12 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         )
         # The one quarantine store, written by the raw/quarantined_payloads asset: payloads that broke a blocking
         # expectation (never current, so the previous good version, if any, stays current) and payloads that
-        # did not parse (their country-day is held back at publish).
+        # were refused (their chart, or what of it is known, is held back at publish).
         con.execute(f"CREATE TABLE IF NOT EXISTS {LAKE_ALIAS}.raw.quarantined_payloads (\n  {_QUARANTINE_COLUMNS}\n)")
         for table in missing_columns:  # a home from before capture times: its rows fall back to fetched_at
             con.execute(f"ALTER TABLE {LAKE_ALIAS}.raw.{table} ADD COLUMN captured_at TIMESTAMP")
+        for column, typ in missing_keys:
+            con.execute(f"ALTER TABLE {LAKE_ALIAS}.raw.quarantined_payloads ADD COLUMN {column} {typ}")
         con.execute(f"CREATE OR REPLACE VIEW {LAKE_ALIAS}.{PAYLOAD_VERSIONS} AS {_versions_sql()}")
         con.execute(f"COMMENT ON VIEW {LAKE_ALIAS}.{PAYLOAD_VERSIONS} IS '{_sql_str(VERSION_RULE)}'")
         set_commit_message(con, "create raw schema" if not tables else "update raw schema")

@@ -1,5 +1,5 @@
-"""Issue 4's acceptance: a defect injected into one country's day is quarantined with its reason, every other
-country publishes, the raw payload is kept, and that country's previously published rows stay unchanged."""
+"""Issue 4's acceptance: a defect injected into one chart of a country's day is quarantined with its reason, every
+other chart and country publishes, the raw payload is kept, and that chart's previously published rows stay."""
 
 import json
 import shutil
@@ -146,3 +146,49 @@ def test_defect_quarantines_only_that_country_day(home, tmp_path, defect):
         assert con.execute(f"""select count(*) from marts.fct_chart_entries
                                where chart_date = date '{DAY}' and payload_sha256 = ?""", [sha]).fetchone()[0] == 0
     assert _rows(home, "us") == us_before and _rows(home, "gb")  # other countries publish
+
+
+def _chart_rows(home, country, device, chart):
+    con = duckdb.connect(str(home.serving_db), read_only=True)
+    try:
+        return con.execute("""select rank, app_id, app_name from analytics.mart_daily_rankings
+            where country = ? and device = ? and chart = ? and chart_date = ? and genre_id is null order by rank""",
+                           [country, device, chart, DAY]).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_bad_chart_holds_back_only_itself_not_its_country_day_or_the_other_store(home, tmp_path):
+    """One import into fr's day: a broken Apple chart (an app listed twice), an HTML page in place of a Play chart,
+    and a corrected Apple top-paid chart. The two bad charts are held back by their chart key alone: the corrected
+    chart of the same country-day publishes, and neither store's other charts are held back."""
+    before = {(d, c): _chart_rows(home, "fr", d, c) for d in ("iphone", "ipad", "android")
+              for c in ("top-free", "top-paid", "top-grossing")}
+    assert all(before.values())
+    bad_apple = tmp_path / f"fr-iphone-top-free-{DAY}.json"
+    bad_apple.write_bytes(json.dumps(_duplicate_app(_payload(home))).encode())
+    bad_play = tmp_path / f"fr-android-top-free-{DAY}.json"
+    bad_play.write_bytes(b"<!DOCTYPE html><html><body>unusual traffic from your network</body></html>")
+    paid = _corrected(json.loads((home.root / "demo_payloads" / DAY / "fr-iphone-top-paid.json").read_text()))
+    results = paid["feed"]["results"]
+    results[0], results[1] = results[1], results[0]  # the corrected chart: #1 and #2 swapped
+    good = tmp_path / f"fr-iphone-top-paid-{DAY}.json"
+    good.write_bytes(json.dumps(paid).encode())
+    assert _chartlake(home, "import", "--no-land", str(bad_apple), str(bad_play), str(good)) == 1  # one failed
+    assert _chartlake(home, "run", "--from", DAY, "--to", DAY) == 0
+
+    con = duckdb.connect(str(home.serving_db), read_only=True)
+    try:
+        held = con.execute("""select country, chart_date::varchar, store, device, chart, genre_id, payload_sha256
+                              from analytics.quarantine where publish_id = 2 order by store""").fetchall()
+    finally:
+        con.close()
+    assert held == [("fr", DAY, "apple", "iphone", "top-free", None, sha256_hex(bad_apple.read_bytes())),
+                    ("fr", DAY, "google_play", "android", "top-free", None, sha256_hex(bad_play.read_bytes()))]
+    after = {key: _chart_rows(home, "fr", *key) for key in before}
+    old_paid = before[("iphone", "top-paid")]
+    assert [r[1] for r in after[("iphone", "top-paid")][:2]] == [old_paid[1][1], old_paid[0][1]]
+    assert after[("iphone", "top-paid")][2:] == old_paid[2:]
+    # Every other chart of fr's day, on both stores, is as published before: the two bad ones carried over.
+    assert {k: v for k, v in after.items() if k != ("iphone", "top-paid")} == \
+        {k: v for k, v in before.items() if k != ("iphone", "top-paid")}

@@ -8,29 +8,19 @@ from orchestration.defs.instance import POOL_PUBLISH
 from orchestration.defs.dbt.assets import chartlake_dbt_assets, dbt_project
 from orchestration.defs.raw.partitions import daily_partitions
 from orchestration.defs.resources import ChartlakeHome
-from orchestration.lib import audit, lake, serving
+from orchestration.lib import audit, lake, serving, versions
 
 SERVING_KEY = dg.AssetKey(["serving", "chartlake"])
 MARTS_QUALITY = dg.AssetCheckKey(dg.AssetKey(["marts", "mart_daily_rankings"]), "marts_quality")
 
-# Partition columns decide what a quarantine holds back: a country-day for the daily marts; a country's
-# breakouts as a whole (a breakout spans days); dimensions always publish. The daily marts are dbt incremental
-# models (delete+insert by chart_date), so a publish replaces only the chart dates the lake changed; the table
-# models (breakouts, dimensions) are rebuilt by every dbt run and replaced whole.
+# Partition columns decide what a quarantine holds back (versions.PARTITIONS owns them: a chart for the daily marts,
+# a chart series for the breakouts, dimensions always publish). The daily marts are dbt incremental models
+# (delete+insert by chart_date), so a publish replaces only the chart dates the lake changed; the table models
+# (breakouts, dimensions, the cross-store marts) are rebuilt by every dbt run and replaced whole.
+_INCREMENTAL = {"fct_chart_entries", "mart_daily_rankings", "mart_daily_country_summary"}
 MARTS = {
-    "fct_chart_entries": serving.MartSpec("marts.fct_chart_entries", ("country", "chart_date"), "chart_date"),
-    "mart_daily_rankings": serving.MartSpec("marts.mart_daily_rankings", ("country", "chart_date"), "chart_date"),
-    "mart_daily_country_summary": serving.MartSpec("marts.mart_daily_country_summary", ("country", "chart_date"),
-                                                   "chart_date"),
-    "mart_breakouts": serving.MartSpec("marts.mart_breakouts", ("country",)),
-    "dim_apps": serving.MartSpec("marts.dim_apps"),
-    "dim_countries": serving.MartSpec("marts.dim_countries"),
-    # Cross-store marts (models/marts/cross_store): rebuilt whole. The daily product ranks are held back per
-    # country-day like the daily marts (a quarantined day must not hold back a country's other days); the product
-    # breakouts per country like the breakouts.
-    "dim_products": serving.MartSpec("marts.dim_products"),
-    "mart_product_daily_ranks": serving.MartSpec("marts.mart_product_daily_ranks", ("country", "chart_date")),
-    "mart_product_breakouts": serving.MartSpec("marts.mart_product_breakouts", ("country",)),
+    name: serving.MartSpec(f"marts.{name}", columns, "chart_date" if name in _INCREMENTAL else None)
+    for name, columns in versions.PARTITIONS.items()
 }
 
 
@@ -62,9 +52,11 @@ def descriptions() -> dict:
 
 
 def quarantine_entries(con) -> list[serving.QuarantineEntry]:
-    """Every country-day held back, from the one quarantine store (``raw.quarantined_payloads``)."""
+    """What publish holds back, from the one quarantine store (``raw.quarantined_payloads``): each entry's chart,
+    or the store's or the whole country-day when that is all it names (``audit.HeldBack``)."""
+    keys = {"chart": ("store", "device", "chart", "genre_id"), "store": ("store",), "country": ()}
     return [serving.QuarantineEntry(country=e["country"], chart_date=e["chart_date"], reason=e["reason"],
-                                    payload_sha256=e["payload_sha256"])
+                                    payload_sha256=e["payload_sha256"], keys={k: e[k] for k in keys[e["scope"]]})
             for e in audit.quarantine_entries(con) if e["country"]]
 
 
@@ -98,7 +90,7 @@ def serving_chartlake(context: dg.AssetExecutionContext, chartlake: ChartlakeHom
         home, lake_snapshot_id=snapshot, marts=MARTS, run_id=context.run.run_id, quarantined=quarantined,
         check_summary={"checks_guarding_marts": len(guarded), "failed": failures,
                        "window": [window.start.date().isoformat(), window.end.date().isoformat()],
-                       "quarantined": [f"{q.country}/{q.chart_date}" for q in quarantined]},
+                       "quarantined": [_label(q) for q in quarantined]},
         descriptions=descriptions(),
     )
     return dg.MaterializeResult(metadata={
@@ -114,5 +106,9 @@ def serving_chartlake(context: dg.AssetExecutionContext, chartlake: ChartlakeHom
         "refreshed_rows": dg.MetadataValue.json(result.refreshed_rows),
         "lake_recording": result.lake_recording or "not recorded",
         "partitions_quarantined": result.partitions_quarantined,
-        "quarantine": dg.MetadataValue.json([f"{q.country}/{q.chart_date}: {q.reason}" for q in quarantined]),
+        "quarantine": dg.MetadataValue.json([f"{_label(q)}: {q.reason}" for q in quarantined]),
     })
+
+
+def _label(q: serving.QuarantineEntry) -> str:
+    return "/".join(str(v) for v in (q.country, q.chart_date, *q.keys.values()) if v is not None)

@@ -1,11 +1,12 @@
 """Raw layer, second step of a day: the GX raw suite decides which of the day's payloads are held back.
 
 ``raw/quarantined_payloads`` is the one quarantine store (``lake.raw.quarantined_payloads``, grain: chart_date x
-country x payload). It is materialized right after ``raw/chart_entries`` in the same per-day run (``raw_job``),
+country x payload x the chart it holds back, ``audit.HeldBack``). It is materialized right after ``raw/chart_entries`` in the same per-day run (``raw_job``),
 and carries the suite's verdict as its check ``raw_chart_quality``: the asset writes, the check only reports.
 """
 
 import datetime as dt
+from dataclasses import astuple
 
 import dagster as dg
 
@@ -33,17 +34,19 @@ RAW_CHART_QUALITY = "raw_chart_quality"
         RAW_CHART_QUALITY, asset=RAW_QUARANTINED_PAYLOADS, blocking=False,
         description="GX raw suite per country (one run for the day's countries): ranks 1..N contiguous, no "
         "duplicate rank/app, depth, app ids, country, chart date; stale feed and new-app share as warnings. "
-        "Failing countries are quarantined, not the day (a warning: the other countries go on).",
+        "The failing charts are quarantined, not their country or day (a warning: the other charts go on).",
     )],
 )
 def raw_quarantined_payloads(context: dg.AssetExecutionContext, chartlake: ChartlakeHome) -> dg.MaterializeResult:
-    """Payloads held back from the marts for one chart date (grain: chart_date x country x payload_sha256).
+    """Payloads held back from the marts for one chart date (grain: chart_date x country x payload_sha256 x chart).
 
     Runs the GX raw suite over the newest version of every chart of the day, all countries at once, each country
-    judged on its own rows. A country whose feed breaks a blocking expectation has its payloads recorded here: they
-    are never the current version (``raw.payload_versions``), so staging keeps the previous good version if any,
-    and publish keeps that country-day's last good rows. A payload that did not parse holds its country-day back
-    too. The day's entries are replaced in one lake commit; GX results and Data Docs go to ``quality/raw/<date>/``.
+    judged on its own rows. A payload that breaks a blocking expectation is recorded here with its chart key: it is
+    never the current version (``raw.payload_versions``), so staging keeps the previous good version if any, and
+    publish keeps that chart's last good rows while the country's other charts, and the other store, publish. A
+    payload refused at staging holds back its chart too, or, when staging could not tell which chart it is, its
+    store's country-day. The day's entries are replaced in one lake commit; GX results and Data Docs go to
+    ``quality/raw/<date>/``.
     """
     from orchestration.lib import repeats
     from orchestration.lib.quality.raw import HISTORY_DAYS, read_history, run_raw_day
@@ -60,28 +63,32 @@ def raw_quarantined_payloads(context: dg.AssetExecutionContext, chartlake: Chart
     del history
     out_dir = home.quality / "raw" / day.isoformat()
     checked.save(out_dir)
-    payloads = today.groupby(today["country"].astype(object).fillna("?"))["payload_sha256"].unique()
-    entries: list[tuple[str | None, str | None, str]] = []  # (country, payload, reason), the store's rows
+    charts = _charts_of_payloads(today)
+    entries: list[audit.HeldBack] = []
     described: list[dict] = []
     for country, result in checked.failed.items():
         reason = "; ".join(f"{o.name} ({o.unexpected_count} unexpected)" for o in result.blocking_failures) \
             or (result.error or "raw suite failed")
         # A failure of the whole frame (or of the suite itself) names no payload: hold back all of them.
-        bad = result.failed_payloads or sorted(set(payloads.get(country, [])) - {None})
-        entries += [(country, sha, reason) for sha in bad] or [(country, None, reason)]
+        bad = result.failed_payloads or sorted(sha for c, sha in charts if c == country)
+        held = [audit.HeldBack.of_known(country, sha, reason, **key)
+                for sha in bad for key in charts.get((country, sha), [{}])]
+        entries += held or [audit.HeldBack(country, None, reason)]
         described.append({"country": country, "reason": reason, "payload_sha256": bad, "charts": result.failed_charts})
     if checked.error and not checked.results:  # nothing to split the error over: still not a pass
-        entries.append((None, None, f"raw suite failed: {checked.error}"))
-        described.append({"country": None, "reason": entries[-1][2], "payload_sha256": [], "charts": []})
+        entries.append(audit.HeldBack(None, None, f"raw suite failed: {checked.error}"))
+        described.append({"country": None, "reason": entries[-1].reason, "payload_sha256": [], "charts": []})
     for f in failed:
         reason = f"payload failed: {f['error']}"
-        entries.append((f["country"], f["payload_sha256"], reason))
+        entries.append(audit.HeldBack.of_known(f["country"], f["payload_sha256"], reason, store=f["store"],
+                                               device=f["device"], chart=f["chart"], genre_id=f["genre_id"]))
         described.append({"country": f["country"], "reason": reason, "payload_sha256": [f["payload_sha256"]],
                           "charts": [], "source": f["source_url"]})
     with lake.session(home) as con:
         lake.ensure_raw_schema(con)
         snapshot = audit.record_quarantine(con, day, entries, context.run.run_id)
     quarantined = sorted({e["country"] or "?" for e in described})
+    held_charts = sorted({_label(e) for e in entries})
     per_country = {country: result.describe() for country, result in checked.results.items()}
     check = dg.AssetCheckResult(
         check_name=RAW_CHART_QUALITY,
@@ -90,6 +97,7 @@ def raw_quarantined_payloads(context: dg.AssetExecutionContext, chartlake: Chart
         metadata={
             "countries_checked": len(per_country),
             "quarantined_countries": dg.MetadataValue.json(quarantined),
+            "quarantined_charts": dg.MetadataValue.json(held_charts),
             "quarantine": dg.MetadataValue.json(described),
             "results": dg.MetadataValue.json(per_country),
             "data_docs": dg.MetadataValue.path(str(out_dir)),
@@ -97,8 +105,9 @@ def raw_quarantined_payloads(context: dg.AssetExecutionContext, chartlake: Chart
     )
     return dg.MaterializeResult(
         metadata={
-            "payloads_quarantined": sum(1 for _, sha, _ in entries if sha),
+            "payloads_quarantined": len({e.payload_sha256 for e in entries if e.payload_sha256}),
             "quarantined_countries": dg.MetadataValue.json(quarantined),
+            "quarantined_charts": dg.MetadataValue.json(held_charts),
             "quarantine": dg.MetadataValue.json(described),
             "lake_snapshot_id": snapshot if snapshot is not None else -1,
             "data_docs": dg.MetadataValue.path(str(out_dir)),
@@ -109,8 +118,25 @@ def raw_quarantined_payloads(context: dg.AssetExecutionContext, chartlake: Chart
     )
 
 
+def _charts_of_payloads(today) -> dict[tuple[str, str], list[dict]]:
+    """(country, payload) -> the chart keys its rows belong to (one, but for an archive file holding many)."""
+    keys = today[["country", "payload_sha256", "store", "device", "chart", "genre_id"]].drop_duplicates()
+    out: dict[tuple[str, str], list[dict]] = {}
+    for country, sha, store, device, chart, genre_id in keys.itertuples(index=False):
+        if sha is not None and country is not None:
+            out.setdefault((country, sha), []).append(
+                {"store": store, "device": device, "chart": chart, "genre_id": genre_id})
+    return out
+
+
+def _label(e) -> str:
+    """How the check's metadata names what an entry holds back: ``fr/google_play/android/top-free`` and so on."""
+    parts = [e.country or "?", e.store, e.device, e.chart, None if e.genre_id is None else str(e.genre_id)]
+    return "/".join(p for p in parts if p) + ("" if e.scope == "chart" else f" (whole {e.scope}-day)")
+
+
 def _verdict_version(entries) -> str:
     import hashlib
 
-    text = "\n".join(sorted(f"{c}|{s}|{r}" for c, s, r in entries))
+    text = "\n".join(sorted("|".join("" if v is None else str(v) for v in astuple(e)) for e in entries))
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -60,7 +60,7 @@ _OWN_COMMENTS: dict[str, dict[str, Any]] = {
             "country": "ISO 3166-1 alpha-2 country code, lower case.",
             "chart_date": "Chart day.",
             "store": "Store, when the quarantine is narrower than country x day.",
-            "device": "Device (iphone|ipad), when the quarantine is narrower than country x day.",
+            "device": "Device (iphone|ipad|android), when the quarantine is narrower than country x day.",
             "chart": "Chart (top-free|top-paid|top-grossing), when narrower than country x day.",
             "genre_id": "Genre (null: all apps, or the key was not given; see partition).",
             "partition": "JSON of exactly the keys the quarantine names (absent key = every value).",
@@ -222,16 +222,25 @@ def last_publish(home: Home) -> dict | None:
     return log[-1] if log else None
 
 
-def quarantined_partitions(home: Home, publish_id: int) -> list[tuple[str, dt.date, str]]:
-    """(country, chart date, reason) of each partition publish ``publish_id`` held back, by date then country;
-    read as ``read_publish_log`` reads (an in-memory database attaching the file read-only)."""
+def quarantined_partitions(home: Home, publish_id: int) -> list[tuple[str, dt.date, str, str]]:
+    """(country, chart date, what else it names, reason) of each partition publish ``publish_id`` held back, by
+    date, country and key: "what else" is ``apple/iphone/top-free`` for one chart (a genre id after it when there
+    is one), ``google_play`` for a store's country-day, "" for the whole country-day. Read as ``read_publish_log``
+    reads (an in-memory database attaching the file read-only)."""
     con = duckdb.connect(":memory:")
     try:
         serving_file.attach_read_only(con, home.serving_db, "s")
-        return con.execute(f"""select country, chart_date, reason from s.{SCHEMA}.{QUARANTINE}
-                               where publish_id = ? order by chart_date, country""", [publish_id]).fetchall()
+        rows = con.execute(f"""select country, chart_date, partition, reason from s.{SCHEMA}.{QUARANTINE}
+                               where publish_id = ? order by chart_date, country, partition""",
+                           [publish_id]).fetchall()
     finally:
         con.close()
+    out = []
+    for country, chart_date, partition, reason in rows:
+        keys = json.loads(partition) if partition else {}
+        named = [keys[k] for k in ("store", "device", "chart", "genre_id") if keys.get(k) is not None]
+        out.append((country, chart_date, "/".join(map(str, named)), reason))
+    return out
 
 
 def _utcnow() -> dt.datetime:

@@ -16,18 +16,23 @@ from orchestration.lib import lake, serving, serving_file
 PUBLISHED = serving.PUBLISHED_SCHEMA
 # Tables of the published schema that are not marts.
 _NOT_MARTS = {serving.QUARANTINE, serving.PUBLISH_LOG}
-# The partitions a publish holds back per mart: mirrors ``orchestration.defs.publish.assets.MARTS`` (a test keeps
-# them equal; lib code may not import the Dagster definitions). Unknown marts: the whole table is one partition.
+# The partitions of each mart: what a publish holds back for a quarantine entry and what a diff names. The one
+# owner: publish's MartSpecs (``orchestration.defs.publish.assets.MARTS``) are built from it. The daily marts are
+# partitioned by chart (the chart key: store, country, device, chart, genre_id, and day), so a quarantined chart
+# holds back only itself; a breakout spans days (the chart series); the cross-store marts have no store, device or
+# genre, so a quarantined chart holds back its country x chart (x day) on both stores. Unknown marts: the whole
+# table is one partition.
+_CHART = ("country", "chart_date", "store", "device", "chart", "genre_id")
 PARTITIONS: dict[str, tuple[str, ...]] = {
-    "fct_chart_entries": ("country", "chart_date"),
-    "mart_daily_rankings": ("country", "chart_date"),
-    "mart_daily_country_summary": ("country", "chart_date"),
-    "mart_breakouts": ("country",),
+    "fct_chart_entries": _CHART,
+    "mart_daily_rankings": _CHART,
+    "mart_daily_country_summary": _CHART,
+    "mart_breakouts": ("country", "store", "device", "chart", "genre_id"),
     "dim_apps": (),
     "dim_countries": (),
     "dim_products": (),
-    "mart_product_daily_ranks": ("country", "chart_date"),
-    "mart_product_breakouts": ("country",),
+    "mart_product_daily_ranks": ("country", "chart_date", "chart"),
+    "mart_product_breakouts": ("country", "chart"),
 }
 # The grain of each mart (its dbt uniqueness test): rows with the same key in two publishes are "changed" when
 # any other column differs. A mart without a known grain only has rows added and removed.

@@ -3,6 +3,7 @@ content hash with what was published."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -114,9 +115,7 @@ def _compare(home: Home, scratch: Home, p: Publish, published: int) -> list[Mart
     try:
         _attach_lake_at(con, home, "p", published)
         con.execute(lake.attach_sql(scratch, alias="r", read_only=True))
-        quarantined = con.execute(
-            f"SELECT DISTINCT country, chart_date FROM p.{PUBLISHED}.{serving.QUARANTINE} WHERE publish_id = ?",
-            [p.publish_id]).fetchall() if serving.QUARANTINE in _all_tables(con, "p") else []
+        quarantined = _quarantined(con, p.publish_id) if serving.QUARANTINE in _all_tables(con, "p") else []
         prev = _previous(home, p)
         if quarantined and prev is not None:
             _attach_lake_at(con, home, "prev", _recorded(prev))
@@ -149,12 +148,28 @@ def _compare(home: Home, scratch: Home, p: Publish, published: int) -> list[Mart
         con.close()
 
 
-def _outside(parts: list[str], quarantined: list[tuple]) -> tuple[str, list]:
+def _quarantined(con, publish_id: int) -> list[dict]:
+    """The partitions publish ``publish_id`` held back, each as exactly the keys it names (``partition``, in
+    files from before that column: its country-day)."""
+    cols = _columns(con, f"p.{PUBLISHED}.{serving.QUARANTINE}")
+    part = "partition" if "partition" in cols else "NULL"
+    out = []
+    for country, chart_date, partition in con.execute(
+            f"SELECT DISTINCT country, chart_date, {part} FROM p.{PUBLISHED}.{serving.QUARANTINE} "
+            "WHERE publish_id = ?", [publish_id]).fetchall():
+        keys = json.loads(partition) if partition else {}
+        out.append({**keys, "country": country, "chart_date": chart_date})
+    return out
+
+
+def _outside(parts: list[str], quarantined: list[dict]) -> tuple[str, list]:
+    """A WHERE clause keeping the rows outside every quarantined partition (a key an entry does not name is every
+    value; a mart's partition an entry is narrower than is held back whole, as publish did)."""
     if not parts or not quarantined:
         return "", []
     clauses, params = [], []
-    for country, chart_date in quarantined:
-        values = {"country": country, "chart_date": chart_date}
-        clauses.append("(" + " AND ".join(f"{_ident(c)} IS NOT DISTINCT FROM ?" for c in parts) + ")")
-        params += [values[c] for c in parts]
+    for entry in quarantined:
+        named = [c for c in parts if c in entry]
+        clauses.append("(" + " AND ".join(f"{_ident(c)} IS NOT DISTINCT FROM ?" for c in named) + ")")
+        params += [entry[c] for c in named]
     return f"WHERE NOT ({' OR '.join(clauses)})", params
