@@ -532,7 +532,7 @@ def cmd_diff(home: Home, args) -> int:
     except versions.VersionsError as exc:
         raise CliError(str(exc)) from None
     for p in result.partitions:
-        print(f"{p.mart:<28} {p.label():<24} +{p.added} added  -{p.removed} removed  ~{p.changed} changed")
+        print(f"{p.mart:<28} {p.label():<40} +{p.added} added  -{p.removed} removed  ~{p.changed} changed")
     print(result.summary())
     return 0
 

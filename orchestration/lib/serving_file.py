@@ -212,7 +212,7 @@ def swap(tmp: Path, target: Path) -> None:
     side_tmp = side.with_name(f"{side.name}.{uuid.uuid4().hex[:12]}.tmp")
     side_tmp.write_text(f"{digest} {st.st_size} {st.st_mtime_ns} {st.st_ino} {target.name}\n")
     os.replace(side_tmp, side)
-    _fsync_dir(target.parent)
+    fsync_path(target.parent)
 
 
 def remove_stale_links(target: Path) -> None:
@@ -233,7 +233,8 @@ def _move_wal_aside(target: Path) -> None:
             os.replace(wal, wal.with_name(f"{wal.name}.stale-{stamp}"))
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder (a rename is durable once its folder is synced)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

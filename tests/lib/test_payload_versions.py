@@ -126,6 +126,8 @@ def test_an_older_home_gets_the_capture_column_and_the_view(tmp_path):
         con.execute("create table raw.payloads (payload_sha256 varchar, status varchar)")
         con.execute("create table raw.quarantined_payloads (chart_date date, country varchar, payload_sha256 varchar, "
                     "reason varchar, run_id varchar, checked_at timestamp)")
+        con.execute("insert into raw.quarantined_payloads values "
+                    "(date '2025-01-14', 'us', 'zzz', 'a reason of old', 'run', timestamp '2025-01-14 10:00')")
     with lake.session(home, read_only=True) as con:  # opened read-only before any write: the rule, inline
         assert con.execute(f"select payload_sha256 from {lake.versions_relation(con)} where is_current").fetchall() \
             == [("bbb",)]
@@ -137,6 +139,23 @@ def test_an_older_home_gets_the_capture_column_and_the_view(tmp_path):
         assert con.execute("select payload_sha256, captured_at from raw.payload_versions where is_current").fetchall() \
             == [("bbb", dt.datetime(2025, 1, 14, 9))]  # no capture time recorded: the fetch time stands in
         assert "captured_at" in [r[0] for r in con.execute("describe raw.payloads").fetchall()]
+        # The quarantine gets its chart key and scope columns; a row from before them holds back its country-day.
+        assert [r[0] for r in con.execute("describe raw.quarantined_payloads").fetchall()][-5:] == \
+            ["store", "device", "chart", "genre_id", "scope"]
+        assert [(e["country"], e["scope"], e["store"], e["chart"], e["reason"]) for e in audit.quarantine_entries(con)] \
+            == [("us", "country", None, None, "a reason of old")]
+
+
+def test_a_quarantine_entry_takes_the_narrowest_scope_its_known_fields_allow():
+    of = audit.HeldBack.of_known
+    assert of("fr", "s", "r", store="google_play", device="android", chart="top-free") == audit.HeldBack(
+        "fr", "s", "r", "google_play", "android", "top-free", None, "chart")
+    assert of("fr", "s", "r", store="apple", device="iphone", chart="top-free", genre_id=6015.0).genre_id == 6015
+    assert of("fr", "s", "r", store="apple", device=None, chart="top-free", genre_id=6015) == audit.HeldBack(
+        "fr", "s", "r", "apple", scope="store")
+    assert of("fr", None, "r") == audit.HeldBack("fr", None, "r", scope="country")
+    with pytest.raises(ValueError, match="quarantine scope 'day'"):
+        audit.HeldBack("fr", None, "r", scope="day")
 
 
 def test_a_chart_date_filter_reaches_the_raw_scan(tmp_path):

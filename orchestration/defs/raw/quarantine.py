@@ -1,8 +1,9 @@
 """Raw layer, second step of a day: the GX raw suite decides which of the day's payloads are held back.
 
 ``raw/quarantined_payloads`` is the one quarantine store (``lake.raw.quarantined_payloads``, grain: chart_date x
-country x payload x the chart it holds back, ``audit.HeldBack``). It is materialized right after ``raw/chart_entries`` in the same per-day run (``raw_job``),
-and carries the suite's verdict as its check ``raw_chart_quality``: the asset writes, the check only reports.
+country x payload x the chart it holds back, ``audit.HeldBack``). It is materialized right after
+``raw/chart_entries`` in the same per-day run (``raw_job``), and carries the suite's verdict as its check
+``raw_chart_quality``: the asset writes, the check only reports.
 """
 
 import datetime as dt

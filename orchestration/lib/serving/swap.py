@@ -79,7 +79,7 @@ def publish(
                                                  run_id, lake_snapshot_id, lake_plans, prev_published)
                 _set_published_snapshot(tmp, result.publish_id, published)
                 result = dataclasses.replace(result, published_snapshot_id=published, lake_recording=how)
-            _fsync_path(tmp)
+            serving_file.fsync_path(tmp)
             serving_file.swap(tmp, target)
         finally:
             for leftover in (tmp, base):
@@ -303,10 +303,3 @@ def _check_snapshot(con, home: Home, snapshot: int) -> None:
             f"lake snapshot {snapshot} does not exist in {home.lake_catalog} (latest is {latest})"
         )
 
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

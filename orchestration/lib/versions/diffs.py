@@ -22,7 +22,8 @@ class PartitionDiff:
     changed: int
 
     def label(self) -> str:
-        return "/".join(str(v) for v in self.partition.values()) or "(all)"
+        # A null key is left out: a chart's null genre is its overall chart (us/2025-01-14/apple/iphone/top-free).
+        return "/".join(str(v) for v in self.partition.values() if v is not None) or "(all)"
 
 
 @dataclass
