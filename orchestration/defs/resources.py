@@ -84,6 +84,9 @@ class AppleFeeds(dg.ConfigurableResource):
 
 FRESHNESS_HOURS_ENV = "CHARTLAKE_FRESHNESS_HOURS"
 DEFAULT_FRESHNESS_HOURS = 36.0
+FRESHNESS_STORES_ENV = "CHARTLAKE_FRESHNESS_STORES"
+# Apple only: Play's fetch is off by default (its schedule starts stopped), and a store nobody fetches is not stale.
+DEFAULT_FRESHNESS_STORES = "apple"
 
 
 class ServingFreshness(dg.ConfigurableResource):
@@ -92,6 +95,23 @@ class ServingFreshness(dg.ConfigurableResource):
     max_age_hours: float | None = Field(
         default=None, description=f"Hours, counted from the chart day's start (UTC); unset: {FRESHNESS_HOURS_ENV}, "
         f"else {DEFAULT_FRESHNESS_HOURS:g}.")
+
+    stores: str | None = Field(
+        default=None, description=f"Comma-separated stores whose storefronts are judged (apple, google_play), each "
+        f"at its own feed resource's countries; unset: {FRESHNESS_STORES_ENV}, else {DEFAULT_FRESHNESS_STORES!r}.")
+
+    def store_list(self) -> list[str]:
+        from orchestration.sources.canonical import STORES
+
+        if self.stores is not None:
+            source, raw = "ServingFreshness.stores", self.stores
+        else:
+            source, raw = FRESHNESS_STORES_ENV, _from_env(FRESHNESS_STORES_ENV, DEFAULT_FRESHNESS_STORES)
+        stores = list(dict.fromkeys(s.strip().lower() for s in raw.split(",") if s.strip()))
+        unknown = [s for s in stores if s not in STORES]
+        if unknown or not stores:
+            raise ValueError(f"{source}={raw!r}: expected a comma-separated list of {', '.join(STORES)}")
+        return stores
 
     def hours(self) -> float:
         if self.max_age_hours is not None:

@@ -183,15 +183,22 @@ def test_inbox_sensor_with_empty_inbox_skips(home):
 # --- freshness check ---------------------------------------------------------------------------------------------
 
 
-def _publish_rankings(home, rows: list[tuple[str, dt.date]]) -> None:
-    """A serving file whose ``mart_daily_rankings`` holds one #1 row per (country, chart_date)."""
+def _publish_rankings(home, rows: list[tuple[str, dt.date]], play: list[tuple[str, dt.date]] = ()) -> None:
+    """A serving file whose ``mart_daily_rankings`` holds one #1 row per (country, chart_date): Apple's without a
+    store column (a file from before Play), or, when ``play`` rows are given, both stores with one."""
     with lake.session(home) as con:
         con.execute("BEGIN")
         con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-        con.execute("CREATE OR REPLACE TABLE marts.mart_daily_rankings (country VARCHAR, chart_date DATE, "
+        store = "store VARCHAR, " if play else ""
+        con.execute(f"CREATE OR REPLACE TABLE marts.mart_daily_rankings ({store}country VARCHAR, chart_date DATE, "
                     "device VARCHAR, chart VARCHAR, rank INTEGER, app_id VARCHAR)")
-        con.executemany("INSERT INTO marts.mart_daily_rankings VALUES (?, ?, 'iphone', 'top-free', 1, '741292507')",
-                        rows)
+        if play:
+            con.executemany("INSERT INTO marts.mart_daily_rankings VALUES (?, ?, ?, ?, 'top-free', 1, ?)",
+                            [("apple", c, d, "iphone", "741292507") for c, d in rows]
+                            + [("google_play", c, d, "android", "com.xingin.xhs") for c, d in play])
+        else:
+            con.executemany("INSERT INTO marts.mart_daily_rankings VALUES (?, ?, 'iphone', 'top-free', 1, "
+                            "'741292507')", rows)
         lake.set_commit_message(con, "fake marts")
         con.execute("COMMIT")
         snapshot = lake.current_snapshot(con)
@@ -201,9 +208,37 @@ def _publish_rankings(home, rows: list[tuple[str, dt.date]]) -> None:
         run_id="test", quarantined=[], check_summary={}, descriptions={})
 
 
-def _check(home, countries: str, freshness: ServingFreshness | None = None) -> dg.AssetCheckResult:
+def _check(home, countries: str, freshness: ServingFreshness | None = None,
+           play_countries: str = "us") -> dg.AssetCheckResult:
     return serving_freshness(chartlake=ChartlakeHome(path=str(home.root)), apple_feeds=AppleFeeds(countries=countries),
-                             freshness=freshness or ServingFreshness())
+                             play_feeds=PlayFeeds(countries=play_countries), freshness=freshness or ServingFreshness())
+
+
+def test_freshness_judges_each_store_it_is_told_to_on_its_own(home, monkeypatch):
+    """Fresh Apple charts say nothing about Play's: a judged store's storefronts are each judged on that store's
+    rows. Play is judged only when asked (its fetch is off by default)."""
+    monkeypatch.delenv("CHARTLAKE_FRESHNESS_HOURS", raising=False)
+    monkeypatch.delenv("CHARTLAKE_FRESHNESS_STORES", raising=False)
+    today = dt.datetime.now(UTC).date()
+    _publish_rankings(home, [("us", today), ("fr", today)], play=[("us", dt.date(2025, 1, 13)), ("fr", today)])
+
+    apple_only = _check(home, "us,fr", play_countries="us,fr")
+    assert apple_only.passed is True and apple_only.metadata["countries_expected"].value == ["us", "fr"]
+
+    both = _check(home, "us,fr", ServingFreshness(stores="apple,google_play"), play_countries="us,fr,de")
+    assert both.passed is False
+    assert both.metadata["countries_expected"].value == ["us", "fr", "google_play/us", "google_play/fr",
+                                                         "google_play/de"]
+    assert both.metadata["stale_countries"].value == ["google_play/de", "google_play/us"]
+    assert both.metadata["newest_chart_date"].value["google_play/us"] == "2025-01-13"
+    assert "google_play/us (newest 2025-01-13" in both.description and "google_play/de (no rows)" in both.description
+
+    monkeypatch.setenv("CHARTLAKE_FRESHNESS_STORES", "google_play")
+    assert _check(home, "us", play_countries="fr").passed is True
+    assert _check(home, "us", play_countries="us").metadata["stale_countries"].value == ["google_play/us"]
+    monkeypatch.setenv("CHARTLAKE_FRESHNESS_STORES", "apple,itunes")
+    with pytest.raises(ValueError, match="CHARTLAKE_FRESHNESS_STORES='apple,itunes': expected"):
+        _check(home, "us")
 
 
 def test_freshness_fails_without_a_serving_file(home):

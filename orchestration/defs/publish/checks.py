@@ -1,8 +1,10 @@
 """Is what BI tools read recent? A check on the serving file's data, not on when it was last written.
 
 A publish can succeed and still show old charts (a country's feed failed for days and its rows were carried over
-from quarantine, or the daily fetch was off), so the check reads the newest ``chart_date`` per storefront from
-the serving file itself.
+from quarantine, or the daily fetch was off), so the check reads the newest ``chart_date`` per store and storefront
+from the serving file itself: Apple's charts being fresh says nothing about Play's. Which stores are judged is
+``ServingFreshness.stores`` (default Apple alone); each store's storefronts are its feed resource's countries.
+Apple's storefronts are named by their country code (``us``), another store's as ``google_play/us``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.config import read_replay
-from orchestration.defs.resources import AppleFeeds, ChartlakeHome, ServingFreshness
+from orchestration.defs.resources import AppleFeeds, ChartlakeHome, PlayFeeds, ServingFreshness
 from orchestration.lib import serving_file
 
 # The key of orchestration.defs.publish.assets.serving_chartlake, spelled out so that importing the check does not
@@ -22,8 +24,13 @@ SERVING_KEY = dg.AssetKey(["serving", "chartlake"])
 RANKINGS = "analytics.mart_daily_rankings"
 
 
+def storefront(store: str, country: str) -> str:
+    return country if store == "apple" else f"{store}/{country}"
+
+
 def newest_chart_dates(serving_db) -> dict[str, dt.date]:
-    """Newest ``chart_date`` per country in the serving file's ``mart_daily_rankings``.
+    """Newest ``chart_date`` per storefront (``storefront()``) in the serving file's ``mart_daily_rankings``; a
+    file from before Play (no ``store`` column) holds Apple's.
 
     Opened through ``ATTACH ... (READ_ONLY)`` from an in-memory database: never a write lock on the file BI tools
     read, and never a stale database instance of this process after a publish swapped the file.
@@ -31,10 +38,15 @@ def newest_chart_dates(serving_db) -> dict[str, dt.date]:
     con = duckdb.connect(":memory:")
     try:
         serving_file.attach_read_only(con, serving_db, "s")  # escaped path, any foreign WAL ignored
-        rows = con.execute(f"SELECT country, max(chart_date) FROM s.{RANKINGS} GROUP BY country").fetchall()
+        has_store = con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE database_name = 's' AND schema_name = 'analytics' "
+            "AND table_name = 'mart_daily_rankings' AND column_name = 'store'").fetchone()[0]
+        store = "store" if has_store else "'apple'"
+        rows = con.execute(f"SELECT {store}, country, max(chart_date) FROM s.{RANKINGS} GROUP BY ALL").fetchall()
     finally:
         con.close()
-    return {country: day for country, day in rows if country is not None and day is not None}
+    return {storefront(st, country): day for st, country, day in rows
+            if st is not None and country is not None and day is not None}
 
 
 def evaluate_freshness(newest: dict[str, dt.date], countries: list[str], max_age_hours: float,
@@ -60,20 +72,22 @@ def evaluate_freshness(newest: dict[str, dt.date], countries: list[str], max_age
 @dg.asset_check(
     asset=SERVING_KEY,
     name="serving_freshness",
-    description="Fails when the newest published chart date of any configured storefront (AppleFeeds.countries) "
-    "is older than the ServingFreshness resource allows (CHARTLAKE_FRESHNESS_HOURS, default 36 h, counted from "
-    "the chart day's start in UTC), or when "
-    "nothing was published yet. A replay home (`chartlake demo`, replay.json) is judged at its pinned clock and "
-    "for its own storefronts.",
+    description="Fails when the newest published chart date of any configured storefront of a judged store "
+    "(ServingFreshness.stores / CHARTLAKE_FRESHNESS_STORES, default apple; storefronts: AppleFeeds.countries, "
+    "PlayFeeds.countries) is older than the ServingFreshness resource allows (CHARTLAKE_FRESHNESS_HOURS, default "
+    "36 h, counted from the chart day's start in UTC), or when nothing was published yet. A replay home "
+    "(`chartlake demo`, replay.json) is judged at its pinned clock and for its own storefronts.",
 )
-def serving_freshness(chartlake: ChartlakeHome, apple_feeds: AppleFeeds,
+def serving_freshness(chartlake: ChartlakeHome, apple_feeds: AppleFeeds, play_feeds: PlayFeeds,
                       freshness: ServingFreshness) -> dg.AssetCheckResult:
     home = chartlake.home()
     max_age = freshness.hours()
     replay = read_replay(home)
+    feeds = {"apple": apple_feeds.country_list, "google_play": play_feeds.country_list}
     # A replay home (`chartlake demo`) is judged at its own clock and storefronts: a demo of January 2025 is not
     # stale, and the storefronts it did not generate are not missing.
-    countries = list(replay.countries) if replay else apple_feeds.country_list()
+    countries = [storefront(store, c) for store in freshness.store_list()
+                 for c in (replay.countries if replay else feeds[store]())]
     now = replay.clock if replay else dt.datetime.now(dt.timezone.utc)
     path = home.serving_db
     base = {"serving_file": dg.MetadataValue.path(str(path)), "max_age_hours": max_age,
