@@ -20,7 +20,6 @@ import email.utils
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable
 from urllib.parse import urlsplit
@@ -29,6 +28,7 @@ import requests
 
 from orchestration import config
 from orchestration.sources.canonical import CHARTS, DEVICES
+from orchestration.sources.fetch_pool import fetch_all
 
 DEFAULT_V2_BASE_URL = "https://rss.applemarketingtools.com"
 DEFAULT_LEGACY_BASE_URL = "https://itunes.apple.com"
@@ -304,12 +304,7 @@ class AppleFeedClient:
 
     def fetch_many(self, requests: Iterable[FeedRequest]) -> list[FetchResult]:  # noqa: shadows the module here only
         """Fetch several charts on a pool of ``max_in_flight`` threads; results come back in input order."""
-        reqs = list(requests)
-        if not reqs:
-            return []
-        with ThreadPoolExecutor(max_workers=min(self.max_in_flight, len(reqs)),
-                                thread_name_prefix="apple-feed") as pool:
-            return list(pool.map(self.fetch, reqs))
+        return fetch_all(self.fetch, requests, max_in_flight=self.max_in_flight, thread_name_prefix="apple-feed")
 
 
 def _retry_after_seconds(value: str) -> float | None:

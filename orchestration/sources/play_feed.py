@@ -23,13 +23,13 @@ import datetime as dt
 import json
 import os
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 from urllib.parse import urlencode
 
 from orchestration import config
 from orchestration.sources.feeds import FetchResult
+from orchestration.sources.fetch_pool import fetch_all
 from orchestration.sources.play import PlayRequest
 
 SCRAPER_PACKAGE = "google-play-scraper"
@@ -141,12 +141,7 @@ class PlayFeedClient:
 
     def fetch_many(self, requests: Iterable[PlayRequest]) -> list[FetchResult]:
         """Fetch several charts, ``max_in_flight`` processes at a time; results come back in input order."""
-        reqs = list(requests)
-        if not reqs:
-            return []
-        with ThreadPoolExecutor(max_workers=min(self.max_in_flight, len(reqs)),
-                                thread_name_prefix="play-feed") as pool:
-            return list(pool.map(self.fetch, reqs))
+        return fetch_all(self.fetch, requests, max_in_flight=self.max_in_flight, thread_name_prefix="play-feed")
 
     def _installation_problem(self) -> str | None:
         script = self.fetcher_dir / SCRIPT_NAME

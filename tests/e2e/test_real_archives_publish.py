@@ -5,7 +5,8 @@ it (`chartlake import`, `chartlake run`), on a temporary home.
 Play: the five Price-of-Privacy files (two dated 2020-10-10, three undated given their own --chart-date, so that
 each is its own chart version: the dates are this test's choice, the archive has none). app-tracker: three
 consecutive days, 2026-07-16..18, the middle one without gb (a missing chart, not an empty one). All 184 app-tracker
-days landing is tests/lib/test_real_play_import.py's; publishing 184 days is left to a full run (minutes of dbt).
+days landing is tests/lib/test_real_play_import.py's; publishing all 184 is tests/e2e/test_real_tracker_publish.py's
+(20 minutes: not in CI's slow set).
 """
 
 from __future__ import annotations

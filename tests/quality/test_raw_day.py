@@ -287,3 +287,29 @@ def test_the_quarantine_asset_holds_back_only_the_bad_country(home, tmp_path):
     (mat,) = [m for m in res.get_asset_materialization_events()
               if m.asset_key == dg.AssetKey(["raw", "quarantined_payloads"])]
     assert mat.materialization.metadata["payloads_quarantined"].value == 1
+
+
+def _file_sourced(df):
+    # An archive file names no limit in its source_url (app-tracker: file://.../2026-07-28.json).
+    return df.assign(source_url="file:///archive/day.json")
+
+
+def test_a_chart_one_deeper_than_all_week_passes_and_a_merged_one_fails():
+    # Found publishing app-tracker's 184 days: `in` served 99 entries for weeks (limit=200 asked), then 100 on
+    # 2026-07-28 and most days of August; the week's 99 as a ceiling quarantined all of them.
+    week = day_of(*(_file_sourced(raw_day("fr", DAY - dt.timedelta(days=n), charts=[("iphone", "top-free")],
+                                          depth=99)) for n in range(1, 8)))[list(HISTORY_COLUMNS)]
+    deeper = _file_sourced(raw_day("fr", charts=[("iphone", "top-free")], depth=100))
+    check = run_raw_day(deeper, chart_date=DAY, history=week)
+    assert check.results["fr"].passed, check.results["fr"].describe()
+    merged = _file_sourced(raw_day("fr", charts=[("iphone", "top-free")], depth=198))
+    assert failed(run_raw_day(merged, chart_date=DAY, history=week).results["fr"]) == {"chart_depth_at_most_expected"}
+
+
+def test_a_chart_deeper_than_its_url_asked_for_fails_whatever_the_week():
+    # Apple v2 asked for 99 (/99/apps.json) all week; 100 entries is more than requested, not a deeper feed.
+    week = day_of(*(raw_day("fr", DAY - dt.timedelta(days=n), charts=[("iphone", "top-free")], depth=99)
+                    for n in range(1, 8)))[list(HISTORY_COLUMNS)]
+    over = raw_day("fr", charts=[("iphone", "top-free")], depth=100)
+    over["source_url"] = over["source_url"].str.replace("/100/apps.json", "/99/apps.json")
+    assert failed(run_raw_day(over, chart_date=DAY, history=week).results["fr"]) == {"chart_depth_at_most_expected"}

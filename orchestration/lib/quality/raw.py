@@ -113,6 +113,8 @@ class _Past:
     previous_hashes: set[tuple[str, str]] | None  # (partition, payload_sha256) of the previous day
     previous_rankings: dict[str, tuple] | None  # chart (without its date) -> app ids in rank order
     recent_app_ids: set[tuple[str, str]] | None  # (partition, app_id) seen over the past week
+    # expected_depth is the deepest chart of the past week, not a depth that was asked for (run_raw_day).
+    depth_from_history: bool = False
 
 
 def run_raw_suite(
@@ -184,6 +186,7 @@ def run_raw_day(
             previous_hashes=set(zip(prev["country"], prev["payload_sha256"].map(str))) if len(yesterday) else None,
             previous_rankings=_rankings_by_chart(yesterday) if len(yesterday) else None,
             recent_app_ids=set(zip(recent["country"], recent["app_id"].map(str))) if len(hist) else None,
+            depth_from_history=True,
         )
 
     return _run(df, chart_date, None, past, depth_tolerance, new_app_share_range, repeats)
@@ -498,6 +501,11 @@ def _charts_frame(rows: pd.DataFrame, past: _Past, tolerance: float) -> pd.DataF
             lo, hi = 1, MAX_CHART_DEPTH
         else:
             lo, hi = max(1, math.floor(depth * (1 - tolerance))), depth
+            if past.depth_from_history:
+                # The past week's deepest chart is not a limit: a feed that served 99 all week may serve 100
+                # (app-tracker's `in`, limit=200 asked), and holding that back would keep the week at 99 for good.
+                # Within the tolerance above it, under what the chart's URL asked for: a merged payload still fails.
+                hi = max(depth, min(math.ceil(depth * (1 + tolerance)), _requested_depth(first) or MAX_CHART_DEPTH))
         entries = int(c["entries"])
         same = prev_rankings.get(_chart_identity(label)) == c["ranking"]
         out.append({
@@ -527,6 +535,11 @@ def _expected_depth(row, expected) -> int | None:
             if key in expected:
                 return int(expected[key])
         return None
+    return _requested_depth(row)
+
+
+def _requested_depth(row) -> int | None:
+    """The depth the chart's ``source_url`` asked for (``limit=N``, ``/N/apps.json``), if it names one."""
     url = row.get("source_url")
     if isinstance(url, str):
         for pattern in _LIMIT_PATTERNS:
