@@ -67,3 +67,26 @@ def run_chartlake(home: Home, *args: str) -> int:
         return cli.main(["--home", str(home.root), *args])
     finally:
         mp.undo()
+
+
+def latest_check_evaluations(home: Home) -> dict[tuple[str, str, str | None], bool]:
+    """(asset, check, partition) -> passed, for the latest evaluation of each check and partition in the home's
+    Dagster instance: what the UI shows as each check's state. ``raw_chart_quality`` comes with its asset's
+    materialization and carries no partition of its own: its day is the one-day raw run's."""
+    import dagster as dg
+
+    from orchestration.runner import instance_for
+
+    instance = instance_for(home)
+    latest: dict[tuple, tuple] = {}
+    try:
+        for run in instance.get_runs():
+            for event in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+                evaluation = event.dagster_event.event_specific_data
+                partition = evaluation.partition or event.dagster_event.partition or run.tags.get("dagster/partition")
+                key = (evaluation.asset_key.to_user_string(), evaluation.check_name, partition)
+                if key not in latest or latest[key][0] < event.timestamp:
+                    latest[key] = (event.timestamp, evaluation.passed)
+    finally:
+        instance.dispose()
+    return {key: passed for key, (_, passed) in latest.items()}

@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from orchestration.config import Home, Replay
-from tests.conftest import REAL_CHARTS, run_chartlake
+from tests.conftest import REAL_CHARTS, latest_check_evaluations, run_chartlake
 
 pytestmark = pytest.mark.slow
 
@@ -75,29 +75,11 @@ def test_nothing_is_quarantined(published):
 
 
 def test_every_check_is_green(published):
-    """As tests/e2e/test_demo_pipeline.py reads it: the latest evaluation of each check and partition passed."""
-    import dagster as dg
-
-    from orchestration.runner import instance_for
-
     home, _, _ = published
-    instance = instance_for(home)
-    latest: dict[tuple, tuple] = {}
-    try:
-        for run in instance.get_runs():
-            for event in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
-                evaluation = event.dagster_event.event_specific_data
-                # raw_chart_quality comes with its asset's materialization and carries no partition of its own:
-                # its day is the one-day raw run's.
-                partition = evaluation.partition or event.dagster_event.partition or run.tags.get("dagster/partition")
-                key = (evaluation.asset_key.to_user_string(), evaluation.check_name, partition)
-                if key not in latest or latest[key][0] < event.timestamp:
-                    latest[key] = (event.timestamp, evaluation.passed)
-    finally:
-        instance.dispose()
+    latest = latest_check_evaluations(home)
     days = {(FIRST + dt.timedelta(days=n)).isoformat() for n in range(184)}
     assert {partition for (_, check, partition) in latest if check == "raw_chart_quality"} == days
     names = {check for _, check, _ in latest}
     assert {"raw_chart_quality", "marts_quality", "serving_freshness"} <= names, names
-    failed = sorted(k for k, (_, passed) in latest.items() if not passed)
+    failed = sorted(k for k, passed in latest.items() if not passed)
     assert failed == [], failed
