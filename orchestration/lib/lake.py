@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -78,14 +79,20 @@ def install_extensions(home: Home, con: duckdb.DuckDBPyConnection | None = None)
     """
     ext_dir = home.duckdb_extensions
     ext_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_install_copies(ext_dir)
     own = con is None
     con = con or duckdb.connect(":memory:")
     try:
         con.execute(f"SET extension_directory = '{_sql_str(ext_dir)}'")
         installed: set[str] = set()
-        for name, aliases in con.execute(
-            "select extension_name, aliases from duckdb_extensions() where installed"
+        for name, aliases, path in con.execute(
+            "select extension_name, aliases, install_path from duckdb_extensions() where installed"
         ).fetchall():
+            # A process killed inside INSTALL leaves DuckDB's copy in progress (<name>.duckdb_extension.tmp-<uuid>
+            # ...), which DuckDB lists as installed but cannot LOAD: it would then try to download the extension.
+            # Installed means the finished file.
+            if _IN_PROGRESS in Path(path or "").name:
+                continue
             installed.update([name, *(aliases or [])])  # sqlite installs as sqlite_scanner
         for name in PACKAGED_EXTENSIONS:
             if name not in installed:
@@ -94,6 +101,19 @@ def install_extensions(home: Home, con: duckdb.DuckDBPyConnection | None = None)
         if own:
             con.close()
     return ext_dir
+
+
+_IN_PROGRESS = ".duckdb_extension.tmp-"
+# INSTALL copies a few MB: a copy this old was left by a process that died, never one still being written.
+_STALE_INSTALL_SECONDS = 600
+
+
+def _remove_stale_install_copies(ext_dir: Path) -> None:
+    now = time.time()
+    for leftover in ext_dir.rglob(f"*{_IN_PROGRESS}*"):
+        with contextlib.suppress(OSError):
+            if now - leftover.lstat().st_mtime > _STALE_INSTALL_SECONDS:
+                leftover.unlink()
 
 
 def _installable(name: str, ext_dir: Path) -> Path:

@@ -1,3 +1,4 @@
+import os
 import shutil
 import pytest
 
@@ -71,3 +72,25 @@ def test_lake_connections_bound_duckdb_memory(home, monkeypatch):
     monkeypatch.setenv(lake.MEMORY_LIMIT_ENV, "lots")
     with pytest.raises(lake.LakeError, match="CHARTLAKE_DUCKDB_MEMORY_LIMIT='lots'"):
         lake.connect(home)
+
+
+def test_an_install_killed_midway_is_finished_by_the_next_session_offline(home, monkeypatch):
+    """A kill -9 inside INSTALL (fault trial 10) left only DuckDB's copy in progress, which DuckDB lists as
+    installed: the next session then tried to download ducklake. It must install the packaged file instead."""
+    ext_dir = lake.install_extensions(home)
+    (done,) = ext_dir.rglob("ducklake.duckdb_extension")
+    partial = done.with_name(done.name + ".tmp-0c632bc8-5a99-4ba0-ae8b-133135b2140a.duckdb_extension")
+    done.rename(partial)
+    for info in ext_dir.rglob("ducklake.duckdb_extension.info"):
+        info.unlink()
+    # Nothing may come from the network: the extension server is unreachable here, as in CI.
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
+    with lake.session(home) as con:
+        lake.ensure_raw_schema(con)
+        assert con.execute("select count(*) from raw.chart_entries").fetchone()[0] == 0
+    assert done.exists()
+    assert partial.exists()  # young: it could be another process's install in progress
+    os.utime(partial, (0, 0))
+    lake.install_extensions(home)
+    assert not partial.exists()  # an old one is a dead process's: removed
