@@ -90,3 +90,17 @@ def latest_check_evaluations(home: Home) -> dict[tuple[str, str, str | None], bo
     finally:
         instance.dispose()
     return {key: passed for key, (_, passed) in latest.items()}
+
+
+def published_counts(home: Home) -> tuple[dict[tuple, int], int]:
+    """Rows of the serving file's ``fct_chart_entries`` per (store, country, chart_date), and its quarantine rows."""
+    import duckdb
+
+    con = duckdb.connect(str(home.serving_db), read_only=True)
+    try:
+        counts = {(s, c, d): n for s, c, d, n in con.execute(
+            "select store, country, chart_date, count(*) from analytics.fct_chart_entries group by all").fetchall()}
+        quarantined = con.execute("select count(*) from analytics.quarantine").fetchone()[0]
+    finally:
+        con.close()
+    return counts, quarantined

@@ -14,11 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import duckdb
 import pytest
 
 from orchestration.config import Home
-from tests.conftest import REAL_CHARTS, run_chartlake
+from tests.conftest import REAL_CHARTS, published_counts, run_chartlake
 
 pytestmark = pytest.mark.slow
 
@@ -50,13 +49,7 @@ def published(tmp_path_factory):
     assert run_chartlake(home, "import", *(str(TRACKER / f"{d}.json") for d in TRACKER_DAYS)) == 0
     assert run_chartlake(home, "run", "--from", "2020-10-10", "--to", "2020-10-12") == 0
     assert run_chartlake(home, "run", "--from", TRACKER_DAYS[0].isoformat(), "--to", TRACKER_DAYS[-1].isoformat()) == 0
-    con = duckdb.connect(str(home.serving_db), read_only=True)
-    try:
-        counts = {(s, c, d): n for s, c, d, n in con.execute(
-            "select store, country, chart_date, count(*) from analytics.fct_chart_entries group by all").fetchall()}
-        quarantined = con.execute("select count(*) from analytics.quarantine").fetchone()[0]
-    finally:
-        con.close()
+    counts, quarantined = published_counts(home)
     return counts, quarantined
 
 

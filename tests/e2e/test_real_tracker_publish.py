@@ -15,11 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import duckdb
 import pytest
 
 from orchestration.config import Home, Replay
-from tests.conftest import REAL_CHARTS, latest_check_evaluations, run_chartlake
+from tests.conftest import REAL_CHARTS, latest_check_evaluations, published_counts, run_chartlake
 
 pytestmark = pytest.mark.slow
 
@@ -49,13 +48,7 @@ def published(tmp_path_factory):
     Replay.for_window(home, FIRST, LAST, countries).write()
     assert run_chartlake(home, "import", *(str(p) for p in days)) == 0
     assert run_chartlake(home, "run", "--from", FIRST.isoformat(), "--to", LAST.isoformat()) == 0
-    con = duckdb.connect(str(home.serving_db), read_only=True)
-    try:
-        counts = {(s, c, d): n for s, c, d, n in con.execute(
-            "select store, country, chart_date, count(*) from analytics.fct_chart_entries group by all").fetchall()}
-        quarantined = con.execute("select count(*) from analytics.quarantine").fetchone()[0]
-    finally:
-        con.close()
+    counts, quarantined = published_counts(home)
     return home, counts, quarantined
 
 
