@@ -377,8 +377,8 @@ def cmd_status(home: Home, args) -> int:
         held = audit.quarantine_entries(con)  # the one quarantine store (raw/quarantined_payloads)
         print(f"quarantined in the lake: {len(held)} charts or days")
         for q in held[-20:]:
-            what = "/".join(str(q[k]) for k in ("store", "device", "chart", "genre_id") if q[k] is not None)
-            print(f"  {q['chart_date']} {q['country'] or '?'} {what or 'whole day'}: {_escape(str(q['reason']))}")
+            what = audit.what_held(q) or "whole day"
+            print(f"  {q['chart_date']} {q['country'] or '?'} {what}: {_escape(str(q['reason']))}")
         for s in lake.snapshots(con, limit=5):
             print(f"snapshot {s['snapshot_id']} {s['snapshot_time']:%Y-%m-%d %H:%M:%S} {s['commit_message'] or ''}")
     _print_failed_landings(home)

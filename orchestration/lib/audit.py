@@ -19,7 +19,16 @@ import pandas as pd
 from orchestration.lib import lake
 
 CHART_KEY = "store, country, device, chart, genre_id, chart_date"
-SCOPES = ("chart", "store", "country")
+# The chart-key fields each scope names (publish holds back exactly these, with country and day).
+SCOPE_KEYS = {"chart": ("store", "device", "chart", "genre_id"), "store": ("store",), "country": ()}
+SCOPES = tuple(SCOPE_KEYS)
+
+
+def what_held(entry) -> str:
+    """What an entry (``HeldBack`` or a ``quarantine_entries`` row) names beyond its country and day:
+    ``apple/iphone/top-free`` (a genre id after it), ``google_play`` for a store's day, "" for the whole day."""
+    get = entry.get if isinstance(entry, dict) else lambda k: getattr(entry, k)
+    return "/".join(str(get(k)) for k in SCOPE_KEYS[get("scope") or "country"] if get(k) is not None)
 
 
 @dataclass(frozen=True)
@@ -87,17 +96,15 @@ def failed_payloads(con: duckdb.DuckDBPyConnection, day: dt.date) -> list[dict]:
     return [dict(zip(cols, r)) for r in cur.fetchall()]
 
 
-def record_quarantine(con: duckdb.DuckDBPyConnection, day: dt.date, entries: Sequence[HeldBack | tuple],
+def record_quarantine(con: duckdb.DuckDBPyConnection, day: dt.date, held: Sequence[HeldBack],
                       run_id: str) -> int | None:
-    """Replace the day's quarantine with ``entries`` in one labelled commit (a ``(country, payload_sha256,
-    reason)`` tuple is a country-day entry).
+    """Replace the day's quarantine with the ``held`` entries in one labelled commit.
 
     A payload that broke the raw suite is never current; an entry without a payload (a payload that did not
     parse, a fetch that failed, a suite that could not run) only holds its scope back at publish.
     Returns the lake snapshot of the commit."""
     from orchestration.lib.payload_store import utcnow
 
-    held = [e if isinstance(e, HeldBack) else HeldBack(*e) for e in entries]
     now = utcnow()
     con.execute("BEGIN")
     try:

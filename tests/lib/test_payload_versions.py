@@ -97,7 +97,8 @@ def test_a_quarantined_newer_payload_is_never_current_and_lineage_says_so(tmp_pa
                              "new.json": v2_payload("us", "top-free", APPS[::-1], "2025-01-14T20:00:00Z")})
     newest, older = (sha for sha, *_ in _versions(home))
     with lake.session(home) as con:
-        audit.record_quarantine(con, DAY, [("us", newest, "rank_unique_in_chart (2 unexpected)")], run_id="check")
+        audit.record_quarantine(con, DAY, [audit.HeldBack("us", newest, "rank_unique_in_chart (2 unexpected)")],
+                                run_id="check")
         snapshot = lake.current_snapshot(con)
     assert [(sha, r, cur, q) for sha, _, r, cur, q, _ in _versions(home)] == [
         (newest, 1, False, True), (older, 2, True, False)]
@@ -170,7 +171,7 @@ def test_a_chart_date_filter_reaches_the_raw_scan(tmp_path):
             ingest.stage_files(con, store, [path], run_id="import")
             ingest.land_day(con, store, d, run_id="land")
         for d in (DAY, DAY + dt.timedelta(days=1)):  # two dates each: a filter of one is not always true
-            audit.record_quarantine(con, d, [("us", None, "test")], run_id="check")
+            audit.record_quarantine(con, d, [audit.HeldBack("us", None, "test")], run_id="check")
     with lake.session(home, read_only=True) as con:
         plan = json.loads(con.execute("explain (format json) select * from raw.payload_versions "
                                       "where chart_date = date '2025-01-14'").fetchall()[0][1])

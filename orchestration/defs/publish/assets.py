@@ -54,9 +54,9 @@ def descriptions() -> dict:
 def quarantine_entries(con) -> list[serving.QuarantineEntry]:
     """What publish holds back, from the one quarantine store (``raw.quarantined_payloads``): each entry's chart,
     or the store's or the whole country-day when that is all it names (``audit.HeldBack``)."""
-    keys = {"chart": ("store", "device", "chart", "genre_id"), "store": ("store",), "country": ()}
     return [serving.QuarantineEntry(country=e["country"], chart_date=e["chart_date"], reason=e["reason"],
-                                    payload_sha256=e["payload_sha256"], keys={k: e[k] for k in keys[e["scope"]]})
+                                    payload_sha256=e["payload_sha256"],
+                                    keys={k: e[k] for k in audit.SCOPE_KEYS[e["scope"]]})
             for e in audit.quarantine_entries(con) if e["country"]]
 
 

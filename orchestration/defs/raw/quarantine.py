@@ -130,10 +130,10 @@ def _charts_of_payloads(today) -> dict[tuple[str, str], list[dict]]:
     return out
 
 
-def _label(e) -> str:
+def _label(e: audit.HeldBack) -> str:
     """How the check's metadata names what an entry holds back: ``fr/google_play/android/top-free`` and so on."""
-    parts = [e.country or "?", e.store, e.device, e.chart, None if e.genre_id is None else str(e.genre_id)]
-    return "/".join(p for p in parts if p) + ("" if e.scope == "chart" else f" (whole {e.scope}-day)")
+    what = audit.what_held(e)
+    return f"{e.country or '?'}/{what}" if e.scope == "chart" else f"{e.country or '?'}/{what} (whole {e.scope}-day)"
 
 
 def _verdict_version(entries) -> str:
