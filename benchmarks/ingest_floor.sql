@@ -15,7 +15,7 @@ from read_blob($files);
 insert into floorlake.raw.chart_entries
 with docs as (
     select filename, feed
-    from read_json($files, format = 'auto', records = true, filename = true, maximum_object_size = 268435456,
+    from read_json($files, format = 'auto', records = true, filename = true, maximum_object_size = 67108864,
         columns = {'feed': 'STRUCT(
             updated JSON,
             results STRUCT(
