@@ -149,14 +149,14 @@ class _Plan:
     def columns(self, relation: str) -> list[str]:
         return [d[0] for d in self.con.execute(f"select * from {relation} limit 0").description]
 
-    def rows(self, model: str, wanted: tuple[str, ...]) -> str:
-        """The window's rows of ``model`` with ``wanted`` columns (an absent one null, so its rule fails) and the
-        chart key."""
+    def rows(self, model: str, wanted: tuple[str, ...], keyed: bool = True) -> str:
+        """The window's rows of ``model`` with ``wanted`` columns (an absent one null, so its rule fails) and, if
+        ``keyed``, the chart key."""
         relation = self.rel[model]
         have = set(self.columns(relation))
         cols = ", ".join(f'"{c}"' if c in have else f'null as "{c}"' for c in wanted)
-        return (f"select *, {chart_key_sql()} as {CHART_KEY} from (select {cols} from {relation} "
-                f"where {self.where})")
+        rows = f"select {cols} from {relation} where {self.where}"
+        return f"select *, {chart_key_sql()} as {CHART_KEY} from ({rows})" if keyed else rows
 
     # -- per-chart counts, once -------------------------------------------------------------------------------
 
@@ -282,10 +282,23 @@ class _Plan:
         have = set(self.columns(self.rel[model])) if model == "rankings" else set()
         extra, derived, rules = rules_of.fact_rules(model, have, self.max_rank_delta)
         helpers = [self.ref_columns(dims), *derived]
-        query = f"select *, {', '.join(helpers)} from ({self.rows(model, (*CHART_COLUMNS, 'rank', 'app_id', *extra))})"
+        columns = self.rows(model, (*CHART_COLUMNS, "rank", "app_id", *extra), keyed=False)
+        # Read once: GX sends several queries per rule, and each would scan the lake's files and join the dims
+        # again. The chart key is a view column, so only the rows a failed rule lists pay for it.
+        table = f"{COUNTS_DB}.{model}_rows"
+        rows = f"(select *, {', '.join(helpers)} from ({columns}))"
+        try:
+            self.con.execute(f"create or replace table {table} as select * from {rows}")
+            rows = table
+        except Exception:  # noqa: BLE001 - GX runs the query itself and its validation fails naming the model
+            pass
+        query = f"select *, {chart_key_sql()} as {CHART_KEY} from {rows}"
         name = MODEL_NAMES[model]
-        yield "marts", name, query, rules, False
-        yield "marts", name, query, rules_of.app_id_well_formed_rules(model), True
+        try:
+            yield "marts", name, query, rules, False
+            yield "marts", name, query, rules_of.app_id_well_formed_rules(model), True
+        finally:
+            self.con.execute(f"drop table if exists {table}")  # one window's rows held at a time
 
     def summary(self, dims: dict[str, str], counted: bool):
         relation = self.rel["summary"]
