@@ -26,7 +26,7 @@ def _from_env(name: str, default: str) -> str:
 
 class ChartlakeHome(dg.ConfigurableResource):
     """The chartlake home (CHARTLAKE_HOME, default ``data/``), resolved when a run uses it, not at import, and how
-    much memory its DuckDB sessions may take (dbt's too: the dbt asset hands the same bound to profiles.yml)."""
+    much memory its DuckDB sessions may take (dbt's too: the dbt asset hands the same bound to dbt's lake plugin)."""
 
     path: str = ""
     duckdb_memory_limit: str = Field(

@@ -14,7 +14,8 @@ Where the lake lives is configuration (``LakeConfig``, read from the environment
   with ``CHARTLAKE_S3_KEY_ID`` / ``_SECRET`` / ``_REGION`` / ``_ENDPOINT`` / ``_URL_STYLE`` / ``_USE_SSL`` given
   to DuckDB as an S3 secret.
 
-``dbt_project/profiles.yml`` reads the same variables with the same defaults (tests/services checks they agree).
+dbt's connection is opened by this module too: ``dbt_project/profiles.yml`` names the plugin ``orchestration.lib.dbt_lake``,
+which reads the same variables when dbt connects (tests/lib/test_dbt_lake.py, tests/services).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ _INSTALL_AS = {"postgres": "postgres_scanner"}
 # "database is locked" (DESIGN.md). Postgres rejects these options: they are for SQLite only.
 BUSY_TIMEOUT_MS = 30_000
 # DuckDB's default memory limit is 80% of RAM, and it keeps what it read cached: a publish or check in the Dagster
-# process then grows to several GB beside dbt's own DuckDB (bounded the same way in dbt_project/profiles.yml).
+# process then grows to several GB beside dbt's own DuckDB (dbt's is bounded by this module too, through orchestration.lib.dbt_lake).
 # With a bound it spills under the home instead.
 MEMORY_LIMIT_ENV = "CHARTLAKE_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "2GB"
@@ -268,7 +269,7 @@ def attach_sql(home: Home, alias: str = LAKE_ALIAS, read_only: bool = False, sna
 
 def memory_limit(home: Home, env: Mapping[str, str] | None = None) -> str:
     """DuckDB's memory bound for ``home``'s sessions: the home's own setting, else ``CHARTLAKE_DUCKDB_MEMORY_LIMIT``,
-    else ``DEFAULT_MEMORY_LIMIT`` (dbt_project/profiles.yml resolves the variable to the same default)."""
+    else ``DEFAULT_MEMORY_LIMIT`` (dbt's sessions too, through orchestration.lib.dbt_lake)."""
     env = os.environ if env is None else env
     return (home.duckdb_memory_limit or env.get(MEMORY_LIMIT_ENV) or "").strip() or DEFAULT_MEMORY_LIMIT
 

@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import os
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,9 +151,13 @@ class DbtHome:
     home: Home
     target: Path
 
-    def dbt(self, *args: str, check: bool = True):
-        """Run dbt in-process against this home. CHARTLAKE_HOME is set only for the call."""
+    def dbt(self, *args: str, check: bool = True, window: tuple[dt.date, dt.date] | None = None):
+        """Run dbt in-process against this home. CHARTLAKE_HOME is set only for the call; ``window`` is the
+        chart-date window handed over as Dagster does (the environment, not --vars)."""
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
         from dbt.cli.main import dbtRunner
+
+        from orchestration.defs.dbt.assets import WINDOW_ENV
 
         cli = [
             *args,
@@ -160,8 +165,19 @@ class DbtHome:
             "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(self.target),
         ]
-        with _env(CHARTLAKE_HOME=str(self.home.root), DBT_LOG_PATH=str(self.target / "logs")):
-            result = dbtRunner().invoke(cli)
+        env = {"CHARTLAKE_HOME": str(self.home.root), "DBT_LOG_PATH": str(self.target / "logs")}
+        if window:
+            env.update({WINDOW_ENV["min_date"]: window[0].isoformat(), WINDOW_ENV["max_date"]: window[1].isoformat()})
+        try:
+            with _env(**env):
+                result = dbtRunner().invoke(cli)
+        finally:
+            # dbt-duckdb keeps its DuckDB environment for the process and reuses it while the profile is the same,
+            # which it is in every home: each call gets its own, as a `dbt` command does.
+            with DuckDBConnectionManager._LOCK:
+                if DuckDBConnectionManager._ENV is not None:
+                    DuckDBConnectionManager._ENV.close()
+                DuckDBConnectionManager.close_all_connections()
         if check and not result.success:
             failed = []
             res = result.result
@@ -198,8 +214,14 @@ def _env(**values: str):
 
 
 def make_dbt_home(root: Path) -> DbtHome:
+    """A new home whose target/ starts from the project's partial-parse state, as dagster-dbt seeds each run's."""
     home = Home(root / "home").ensure()
-    return DbtHome(home=home, target=root / "target")
+    target = root / "target"
+    target.mkdir(parents=True, exist_ok=True)
+    parsed = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    if parsed.exists():
+        shutil.copy(parsed, target / parsed.name)
+    return DbtHome(home=home, target=target)
 
 
 # Every relation the project builds, by schema; the equality test compares them all.

@@ -9,10 +9,6 @@ import pytest
 from dbt_helpers import DAYS, START, _rows, chart_apps, compare_lakes, load_raw, make_dbt_home, synthetic_rows
 
 
-def _vars(start: dt.date, end: dt.date) -> str:
-    return f"{{min_date: '{start.isoformat()}', max_date: '{end.isoformat()}'}}"
-
-
 def _assert_same(built_home, other_home):
     diff = compare_lakes(built_home, other_home)
     bad = {rel: counts for rel, counts in diff.items() if counts[2] or counts[3] or counts[0] != counts[1]}
@@ -29,9 +25,9 @@ def test_uneven_windows_equal_full_build(built, tmp_path):
     cuts = [START, dt.date(2025, 1, 13), dt.date(2025, 1, 14), dt.date(2025, 1, 19), dt.date(2025, 1, 20),
             START + dt.timedelta(days=DAYS)]
     for start, end in zip(cuts, cuts[1:]):
-        h.dbt("run", "--vars", _vars(start, end))
-    h.dbt("run", "--vars", _vars(dt.date(2025, 1, 13), dt.date(2025, 1, 14)))
-    h.dbt("run", "--vars", _vars(cuts[-2], cuts[-1]))
+        h.dbt("run", window=(start, end))
+    h.dbt("run", window=(dt.date(2025, 1, 13), dt.date(2025, 1, 14)))
+    h.dbt("run", window=(cuts[-2], cuts[-1]))
     _assert_same(built.home, h.home)
 
 
@@ -39,7 +35,7 @@ def test_comparison_sees_a_difference(built, tmp_path):
     """The equality check itself can fail: a build without the last week differs from the full one."""
     h = make_dbt_home(tmp_path)
     load_raw(h.home, synthetic_rows())
-    h.dbt("run", "--vars", _vars(START, dt.date(2025, 1, 25)), "--select", "+mart_daily_rankings")
+    h.dbt("run", "--select", "+mart_daily_rankings", window=(START, dt.date(2025, 1, 25)))
     diff = compare_lakes(built.home, h.home, ["marts.fct_chart_entries", "marts.mart_daily_rankings"])
     for rel, (n_full, n_part, only_full, only_part) in diff.items():
         assert n_full > n_part and only_full == n_full - n_part and only_part == 0, rel
@@ -55,12 +51,12 @@ def test_day_by_day_equals_full_build(built, tmp_path):
     load_raw(h.home, synthetic_rows())
     h.dbt("seed")
     first_daily, after_daily = dt.date(2025, 1, 11), dt.date(2025, 1, 23)
-    h.dbt("run", "--quiet", "--vars", _vars(START, first_daily))
+    h.dbt("run", "--quiet", window=(START, first_daily))
     d = first_daily
     while d < after_daily:
-        h.dbt("run", "--quiet", "--vars", _vars(d, d + dt.timedelta(days=1)))
+        h.dbt("run", "--quiet", window=(d, d + dt.timedelta(days=1)))
         d += dt.timedelta(days=1)
-    h.dbt("run", "--quiet", "--vars", _vars(after_daily, START + dt.timedelta(days=DAYS)))
+    h.dbt("run", "--quiet", window=(after_daily, START + dt.timedelta(days=DAYS)))
     _assert_same(built.home, h.home)
 
 
@@ -89,7 +85,7 @@ def test_breakout_run_continues_across_windows(tmp_path):
     h.dbt("seed")
     cuts = [START, dt.date(2025, 1, 15), dt.date(2025, 1, 16), START + dt.timedelta(days=DAYS)]
     for start, end in zip(cuts, cuts[1:]):
-        h.dbt("run", "--vars", _vars(start, end))
+        h.dbt("run", window=(start, end))
     _assert_same(full.home, h.home)
     (run,) = h.query("select days_in_top_n, last_top_n_date, still_in_top_n from marts.mart_breakouts "
                      "where app_id = '777000'")

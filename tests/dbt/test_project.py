@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import shutil
 
 import yaml
 
+from dbt_helpers import _env, make_dbt_home
 from orchestration.config import DBT_PROJECT_DIR
 
 
@@ -18,31 +21,46 @@ def test_no_hub_packages():
 def test_vars_have_documented_defaults():
     project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
     assert project["vars"] == {
-        "min_date": "1900-01-01",
-        "max_date": "9999-12-31",
         "breakout_from_rank": 50,
         "breakout_within_days": 3,
         "spread_window_days": 7,
         "top_n": 10,
     }
     readme = (DBT_PROJECT_DIR / "README.md").read_text()
-    for name in project["vars"]:
-        assert f"`{name}`" in readme, f"var {name} is not documented in dbt_project/README.md"
+    # The window is not a project var (a declared var would win over Dagster's environment variables).
+    for name in [*project["vars"], "min_date", "max_date", "CHARTLAKE_DBT_MIN_DATE", "CHARTLAKE_DBT_MAX_DATE"]:
+        assert f"`{name}`" in readme, f"{name} is not documented in dbt_project/README.md"
 
 
-def test_profile_mirrors_the_lake_attach():
-    profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["chartlake"]
+def test_profile_holds_no_home_dependent_value():
+    """What the lake is comes from the environment at connect time (orchestration.lib.dbt_lake); the profile
+    itself is fixed, so dbt's partial-parse state holds in every home (tests/lib/test_dbt_lake.py)."""
+    text = (DBT_PROJECT_DIR / "profiles.yml").read_text()
+    assert "env_var" not in text and "{{" not in text
+    profile = yaml.safe_load(text)["chartlake"]
     out = profile["outputs"][profile["target"]]
     assert out["type"] == "duckdb" and out["database"] == "lake" and out["keep_open"] is False
-    assert out["extensions"] == ["ducklake", "sqlite", "postgres", "httpfs"]
-    assert out["config_options"]["extension_directory"].endswith("/.duckdb_extensions")
-    assert out["config_options"]["autoinstall_known_extensions"] is False
+    assert out["plugins"] == [{"module": "orchestration.lib.dbt_lake"}]
     (attach,) = out["attach"]
-    # What it renders to under each configuration is compared with lake.LakeConfig in tests/lib/test_lake_config.py.
-    assert attach["alias"] == "lake" and attach["path"].startswith("ducklake:")
-    assert "env_var('CHARTLAKE_HOME', '../data') }}/lake/catalog.sqlite" in attach["path"]
-    assert "CHARTLAKE_LAKE_CATALOG" in attach["path"] and "CHARTLAKE_LAKE_DATA_PATH" in attach["options"]["data_path"]
+    assert attach["alias"] == "lake" and attach["is_ducklake"] is True and attach["path"].startswith("ducklake:")
     assert out["retries"]["query_attempts"] >= 2
+
+
+def test_a_new_home_and_window_partial_parse_from_the_projects_state(tmp_path):
+    """`chartlake setup` parses once; a dbt command in any home, any lake configuration and any window must reuse
+    that state (dagster-dbt copies partial_parse.msgpack into each run's target) instead of a full re-parse."""
+    setup = make_dbt_home(tmp_path / "setup")
+    (setup.target / "partial_parse.msgpack").unlink(missing_ok=True)
+    setup.dbt("parse")
+    run = make_dbt_home(tmp_path / "run")
+    shutil.copy(setup.target / "partial_parse.msgpack", run.target / "partial_parse.msgpack")
+    env = {"CHARTLAKE_LAKE_CATALOG": "dbname=lake host=127.0.0.1", "CHARTLAKE_LAKE_DATA_PATH": "s3://b/p",
+           "CHARTLAKE_S3_KEY_ID": "k", "CHARTLAKE_DUCKDB_MEMORY_LIMIT": "1GB"}
+    with _env(**env):
+        run.dbt("parse", window=(dt.date(2025, 1, 3), dt.date(2025, 1, 4)))
+    log = (run.target / "logs" / "dbt.log").read_text()
+    assert "Unable to do partial parsing" not in log
+    assert "Partial parsing enabled: 0 files deleted, 0 files added, 0 files changed" in log
 
 
 def test_docs_generate_and_every_node_described(built):

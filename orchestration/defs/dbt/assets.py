@@ -1,4 +1,4 @@
-"""dbt wiring, in one place: the project, its partition-aware ``--vars`` window, and how its nodes show in Dagster.
+"""dbt wiring, in one place: the project, its partition window, and how its nodes show in Dagster.
 
 The raw Dagster asset is keyed ``["raw", "chart_entries"]``, which is exactly how dagster-dbt keys the dbt source
 ``source('raw', 'chart_entries')``: the graph connects by key, not by translator tricks.
@@ -6,7 +6,6 @@ The raw Dagster asset is keyed ``["raw", "chart_entries"]``, which is exactly ho
 
 
 import contextlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -120,11 +119,17 @@ def rebuild_until(home, window_end):
     return max(window_end, newest + dt.timedelta(days=1)) if newest else window_end
 
 
+# The window dbt rebuilds (dbt_project/macros/date_window.sql). Not `--vars`: dbt re-parses the whole project
+# whenever its command-line vars change, i.e. every run (~2 s per dbt command); these are read only at execution.
+WINDOW_ENV = {"min_date": "CHARTLAKE_DBT_MIN_DATE", "max_date": "CHARTLAKE_DBT_MAX_DATE"}
+
+
 @contextlib.contextmanager
-def _home_env(chartlake: ChartlakeHome):
-    """dbt reads the home and DuckDB's memory bound from the environment in profiles.yml: hand it the run's
-    resource values, then restore."""
-    values = {"CHARTLAKE_HOME": str(chartlake.home().root), lake.MEMORY_LIMIT_ENV: chartlake.memory_limit()}
+def _home_env(chartlake: ChartlakeHome, window: Mapping[str, str] | None = None):
+    """dbt's lake plugin (orchestration.lib.dbt_lake) reads the home and DuckDB's memory bound from the
+    environment, and its date_window macros the window: hand it the run's values, then restore."""
+    values = {"CHARTLAKE_HOME": str(chartlake.home().root), lake.MEMORY_LIMIT_ENV: chartlake.memory_limit(),
+              **{WINDOW_ENV[name]: value for name, value in (window or {}).items()}}
     old = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
@@ -151,17 +156,14 @@ def chartlake_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource,
     """staging -> intermediate -> marts for the partition window ``[min_date, max_date)``."""
     window = context.partition_time_window
     home = chartlake.home()
-    lake.install_extensions(home)
-    dbt_vars = {"min_date": window.start.date().isoformat(),
+    window_dates = {"min_date": window.start.date().isoformat(),
                 "max_date": rebuild_until(home, window.end.date()).isoformat()}
-    if dbt_vars["max_date"] != window.end.date().isoformat():
-        context.log.info(f"rebuilding {window.end.date()}..{dbt_vars['max_date']} too: later days' previous rank, "
-                         "streaks and peaks depend on the days in this window")
-    with _home_env(chartlake):
+    if window_dates["max_date"] != window.end.date().isoformat():
+        context.log.info(f"rebuilding {window.end.date()}..{window_dates['max_date']} too: later days' previous "
+                         "rank, streaks and peaks depend on the days in this window")
+    with _home_env(chartlake, window_dates):
         # Unit tests check model logic, not data: they run in the test suite (and `dbt build` by hand), not per partition.
-        events = dbt.cli(
-            ["build", "--exclude", "resource_type:unit_test", "--vars", json.dumps(dbt_vars)], context=context
-        ).stream()
+        events = dbt.cli(["build", "--exclude", "resource_type:unit_test"], context=context).stream()
         # Column types and row counts on each model's asset page. Not dagster-dbt's fetch_column_metadata() /
         # fetch_row_counts(): for a DuckDB profile they reopen `path` as an absolute file in READ_ONLY mode, and
         # this profile's path is ':memory:' with the lake ATTACHed, so every fetch fails ("Cannot open database
