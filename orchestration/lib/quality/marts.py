@@ -52,6 +52,7 @@ RELATIONS = {
 }
 CHART_COLUMNS = ("store", "country", "device", "chart", "genre_id", "chart_date")
 COUNTS_DB = "quality_counts"  # in-memory, attached for one run, detached at its end
+_ROWS_TABLE = "validated_rows"  # in COUNTS_DB: the rows of the model being validated
 
 
 @dataclass
@@ -283,22 +284,24 @@ class _Plan:
         extra, derived, rules = rules_of.fact_rules(model, have, self.max_rank_delta)
         helpers = [self.ref_columns(dims), *derived]
         columns = self.rows(model, (*CHART_COLUMNS, "rank", "app_id", *extra), keyed=False)
-        # Read once: GX sends several queries per rule, and each would scan the lake's files and join the dims
-        # again. The chart key is a view column, so only the rows a failed rule lists pay for it.
-        table = f"{COUNTS_DB}.{model}_rows"
-        rows = f"(select *, {', '.join(helpers)} from ({columns}))"
-        try:
-            self.con.execute(f"create or replace table {table} as select * from {rows}")
-            rows = table
-        except Exception:  # noqa: BLE001 - GX runs the query itself and its validation fails naming the model
-            pass
+        # The chart key is a view column over the table, so only the rows a failed rule lists pay for it.
+        rows = self.materialized(f"select *, {', '.join(helpers)} from ({columns})")
         query = f"select *, {chart_key_sql()} as {CHART_KEY} from {rows}"
         name = MODEL_NAMES[model]
+        yield "marts", name, query, rules, False
+        yield "marts", name, query, rules_of.app_id_well_formed_rules(model), True
+
+    def materialized(self, query: str) -> str:
+        """``query``'s rows as a table of the run's in-memory database (replacing the previous model's, so one
+        model's window is held at a time), or ``(query)`` if it cannot be read (GX then fails naming the model).
+
+        GX sends several queries per rule: each would otherwise scan the lake's files and join the dims again."""
+        self.con.execute(f"drop table if exists {COUNTS_DB}.{_ROWS_TABLE}")
         try:
-            yield "marts", name, query, rules, False
-            yield "marts", name, query, rules_of.app_id_well_formed_rules(model), True
-        finally:
-            self.con.execute(f"drop table if exists {table}")  # one window's rows held at a time
+            self.con.execute(f"create table {COUNTS_DB}.{_ROWS_TABLE} as {query}")
+        except Exception:  # noqa: BLE001 - reported by the validation that runs it
+            return f"({query})"
+        return f"{COUNTS_DB}.{_ROWS_TABLE}"
 
     def summary(self, dims: dict[str, str], counted: bool):
         relation = self.rel["summary"]
@@ -312,7 +315,7 @@ class _Plan:
         derived, rules = rules_of.summary_rules(entries, counted)
         helpers = [self.ref_columns(dims, TOP_APP_COLUMN, "s."), *derived]
         joins = f" left join {rank_charts} rc using ({CHART_KEY})" if counted else ""
-        query = f"select s.*, {', '.join(helpers)} from ({base}) s{joins}"
+        query = "select * from " + self.materialized(f"select s.*, {', '.join(helpers)} from ({base}) s{joins}")
         yield "marts", "mart_daily_country_summary", query, rules, False
         if counted:
             # The other direction has the rankings' grain: one row per ranked chart.
