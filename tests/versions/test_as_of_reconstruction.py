@@ -22,7 +22,7 @@ from orchestration.lib import lake, versions
 from tests.conftest import REPO
 from orchestration.lib.serving import QuarantineEntry
 
-from versions_fixtures import D13, D14, load, MARTS, publish, rankings
+from versions_fixtures import D14, load, MARTS, publish, rankings
 
 US1 = ["741292507", "835599320", "6448311069"]
 US2 = ["835599320", "741292507", "6448311069"]

@@ -12,10 +12,10 @@ from typing import Any, Mapping
 import duckdb
 
 from orchestration.config import Home
-from orchestration.lib import lake, serving_file
+from orchestration.lib import serving_file
 
 from .model import (
-    _ident, PUBLISH_LOG, PUBLISHED_SCHEMA, PublishResult, _q, QUARANTINE, QUARANTINE_KEY_COLUMNS, SCHEMA, ServingError,
+    _ident, PUBLISH_LOG, PublishResult, _q, QUARANTINE, QUARANTINE_KEY_COLUMNS, SCHEMA, ServingError,
     _tables)
 
 
