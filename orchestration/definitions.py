@@ -1,9 +1,7 @@
 """The one ``Definitions`` of chartlake: every stage's assets, checks, jobs and resources."""
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
-
-from orchestration.defs.dbt.assets import chartlake_dbt_assets, dbt_executable, dbt_project
+from orchestration.defs.dbt.assets import ChartlakeDbtCliResource, chartlake_dbt_assets, dbt_executable, dbt_project
 from orchestration.defs.executor import writer_executor
 from orchestration.defs.jobs import raw_job, warehouse_job
 from orchestration.defs.publish.assets import serving_chartlake
@@ -35,6 +33,6 @@ defs = dg.Definitions(
         "apple_feeds": AppleFeeds(),
         "freshness": ServingFreshness(),  # CHARTLAKE_FRESHNESS_HOURS
         "play_feeds": PlayFeeds(),  # Google Play via fetchers/google-play (make play-setup)
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": ChartlakeDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
     },
 )

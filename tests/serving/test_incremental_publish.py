@@ -1,5 +1,5 @@
 """A publish replaces only what changed in a copy of the previous file, and gives exactly the rows a publish
-written from scratch gives (``incremental=False``), in the serving file and in the lake's ``published`` schema.
+written from scratch gives (``incremental=False``), in the serving file and as of that publish from the lake.
 
 The lake here is changed the way dbt's incremental models change it (delete + insert of a day in the same
 table), so the change detection from DuckLake's catalog is what is exercised: parquet files, deletes, rows
@@ -123,7 +123,8 @@ def test_publish_replaces_only_changed_days_and_serves_what_a_full_publish_serve
     r2 = publish_and_compare(home, replace_days(home, {DAYS[4]: day_rows("us", DAYS[4]) + day_rows("fr", DAYS[4])},
                                                 "day 5"), tmp_path)
     assert r2.refresh == {"fct_chart_entries": "partitions", "mart_breakouts": "whole", "dim_countries": "whole"}
-    assert r2.refreshed_rows["fct_chart_entries"] == 24 and r2.lake_recording == "partitions"
+    # The lake records no mart rows, only the log: nothing was carried over.
+    assert r2.refreshed_rows["fct_chart_entries"] == 24 and r2.lake_recording == "log + 0 carried-over rows"
 
     # The day again, US corrected and FR truncated and quarantined: FR keeps its last good rows. (A day inside
     # the first build's one big file would mark that whole file changed: that publish is written anew.)
@@ -133,6 +134,8 @@ def test_publish_replaces_only_changed_days_and_serves_what_a_full_publish_serve
                                                 "us/17 corrected, fr/17 truncated"), tmp_path, [bad])
     assert r3.refresh["fct_chart_entries"] == "partitions" and r3.carried_over["fct_chart_entries"] == 12
     assert r3.refreshed_rows["fct_chart_entries"] == 12
+    # fr/17's last good rows and fr's breakout: the only mart rows the lake stores for this publish.
+    assert r3.carried_over["mart_breakouts"] == 1 and r3.lake_recording == "log + 13 carried-over rows"
 
     # The lake does not change, the quarantine is lifted: the held-back day is published from the lake.
     snap = versions.publishes(home)[-1].lake_snapshot_id

@@ -69,12 +69,13 @@ def quarantine_entries(con) -> list[serving.QuarantineEntry]:
     kinds={"duckdb"},
     owners=["team:chartlake"],
     tags={"layer": "serving"},
-    pool=POOL_PUBLISH,  # the lake's published.* tables and the serving file: one publisher at a time
+    pool=POOL_PUBLISH,  # the lake's publish commits and the serving file: one publisher at a time
 )
 def serving_chartlake(context: dg.AssetExecutionContext, chartlake: ChartlakeHome) -> dg.MaterializeResult:
     """The BI database ``serving/chartlake.duckdb``: schema ``analytics`` with the audited marts, ``publish_log``
     and ``quarantine``. Written to a new file and renamed into place; quarantined country-days keep their last
-    good published rows. Each publish is also committed to the lake schema ``published`` (data versions)."""
+    good published rows. Each publish is also recorded in the lake: its log and carried-over rows beside the snapshot
+    it read (data versions)."""
     home = chartlake.home()
     mart_keys = {dg.AssetKey(["marts", m]) for m in MARTS}
     guarded = [k for k in chartlake_dbt_assets.check_keys if k.asset_key in mart_keys] + [MARTS_QUALITY]
@@ -97,7 +98,7 @@ def serving_chartlake(context: dg.AssetExecutionContext, chartlake: ChartlakeHom
         "publish_id": result.publish_id,
         "path": dg.MetadataValue.path(str(result.path)),
         "lake_snapshot_id": result.lake_snapshot_id,
-        # The lake snapshot of published.* for this publish: `chartlake query --as-of <publish_id>` reads it.
+        # The lake snapshot of this publish's own commit: `chartlake query --as-of <publish_id>` reads it.
         "published_snapshot_id": result.published_snapshot_id if result.published_snapshot_id is not None else -1,
         "row_counts": dg.MetadataValue.json(result.row_counts),
         "carried_over": dg.MetadataValue.json(result.carried_over),

@@ -26,13 +26,12 @@ since the previous publish's snapshot, found in DuckLake's catalog without readi
 the previous publish held back. So a one-day update costs a day, not the history. A first publish, a previous
 file that is not a usable base, or a change to most rows writes the file from scratch instead.
 
-Every publish is also recorded in the lake (``record_in_lake``, on by default): the published tables (marts exactly
-as written to the file, quarantine carry-over included, plus ``quarantine``) go to the lake schema ``published``
-in one DuckLake commit labelled ``publish <id>`` (the same rows deleted and inserted as in the file, or whole
-tables when the file was written anew), and that commit's snapshot goes into
-``publish_log.published_snapshot_id``. Time travel on the lake's ``marts.*`` at ``lake_snapshot_id`` is not
-enough to answer "what did publish N say": a quarantined partition was published from the previous file, not
-from the lake. ``orchestration.lib.versions`` answers as-of queries, diffs and lineage from ``published.*``.
+Every publish is also recorded in the lake (``record_in_lake``, on by default), but not as a second copy of the marts:
+time travel on the lake at ``lake_snapshot_id`` already gives them, except the quarantined partitions, which were
+published from the previous file. So one DuckLake commit labelled ``publish <id>`` stores the file's
+``publish_log`` and ``quarantine``, the list of marts and the carried-over rows (``recorded``), and its snapshot goes
+into ``publish_log.published_snapshot_id``. ``orchestration.lib.versions`` answers as-of queries, diffs and lineage
+from both snapshots (``recorded.attach_publish``).
 
 The file is written with an explicit ``STORAGE_VERSION`` (v1.0.0): BI drivers bundle older DuckDB releases,
 and a file in DuckDB 1.5's default storage format does not open in them.
@@ -44,7 +43,8 @@ database instance for the same path, i.e. the *old* file after a swap (see ``rea
 
 The package, one concern a module: ``model`` (what a publish is given and returns), ``swap`` (build the new file and
 rename it into place), ``refresh_plan`` (which rows an incremental publish replaces), ``carry_over`` (quarantined
-partitions kept from the previous file) and ``publish_log`` (what each publish records, in the file and the lake).
+partitions kept from the previous file), ``publish_log`` (what each publish records in the file) and ``recorded``
+(what it records in the lake, and a past publish read back from it).
 """
 
 from __future__ import annotations

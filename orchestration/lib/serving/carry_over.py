@@ -3,7 +3,7 @@ analyst keeps the last good data for that country and day."""
 
 from __future__ import annotations
 
-from .model import _ident, _lake_source, _mart_columns, MartSpec, SCHEMA
+from .model import _ident, _lake_source, _mart_columns, MartSpec, _q, SCHEMA
 
 
 def _copy_mart(con, name, spec: MartSpec, snapshot, entries, target, prev) -> tuple[int, int, set[tuple]]:
@@ -44,8 +44,10 @@ def _copy_mart(con, name, spec: MartSpec, snapshot, entries, target, prev) -> tu
     return n, carried, parts
 
 
-def _quarantine_predicate(spec: MartSpec, types: dict[str, str], entries) -> tuple[str | None, list]:
-    """SQL that is true for rows of a quarantined partition of this mart, with its parameters."""
+def _quarantine_predicate(spec: MartSpec, types: dict[str, str], entries, *, inline: bool = False
+                          ) -> tuple[str | None, list]:
+    """SQL that is true for rows of a quarantined partition of this mart, with its parameters (``inline``: values
+    as literals, no parameters, for a view)."""
     clauses, params = [], []
     for q, part in entries:
         keys = [k for k in spec.partition_columns if k in part]
@@ -54,8 +56,12 @@ def _quarantine_predicate(spec: MartSpec, types: dict[str, str], entries) -> tup
         conds = []
         for k in keys:
             # Cast the value to the column's type: a date given as text still matches a DATE column.
-            conds.append(f"{_ident(k)} IS NOT DISTINCT FROM CAST(? AS {types[k]})")
-            params.append(part[k])
+            if inline:
+                value = "NULL" if part[k] is None else f"'{_q(part[k])}'"
+                conds.append(f"{_ident(k)} IS NOT DISTINCT FROM CAST({value} AS {types[k]})")
+            else:
+                conds.append(f"{_ident(k)} IS NOT DISTINCT FROM CAST(? AS {types[k]})")
+                params.append(part[k])
         clauses.append("(" + " AND ".join(conds) + ")")
     if not clauses:
         return None, []

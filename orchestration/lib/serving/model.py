@@ -19,7 +19,8 @@ SCHEMA = "analytics"
 STORAGE_VERSION = "v1.0.0"
 PUBLISH_LOG = "publish_log"
 QUARANTINE = "quarantine"
-# Lake schema holding what each publish wrote (one DuckLake commit per publish, see record_in_lake).
+# Lake schema holding each publish's log, quarantine and mart list (one DuckLake commit per publish, ``recorded``);
+# publishes recorded before that layout also hold a full copy of every mart there.
 PUBLISHED_SCHEMA = "published"
 # Partition keys that get their own column in ``analytics.quarantine`` (the chart key, DESIGN.md); any other
 # key an entry names is kept in the ``partition`` JSON column.
@@ -108,12 +109,12 @@ class PublishResult:
     carried_over: dict[str, int]  # mart -> rows kept from the previous file for quarantined partitions
     partitions_published: int
     partitions_quarantined: int
-    published_snapshot_id: int | None = None  # lake snapshot of published.* for this publish
+    published_snapshot_id: int | None = None  # lake snapshot of this publish's own commit (``recorded``)
     # mart -> how the new file got it: "new file" (written from scratch), "whole" (replaced in a copy of the
     # previous file), "partitions" (only changed/released partitions replaced in that copy), "unchanged".
     refresh: dict[str, str] = field(default_factory=dict)
     refreshed_rows: dict[str, int] = field(default_factory=dict)  # mart -> rows written from the lake
-    lake_recording: str | None = None  # "whole" or "partitions": how published.* was updated (None: not recorded)
+    lake_recording: str | None = None  # what the lake commit stored, "log + N carried-over rows" (None: not recorded)
 
 
 def _lake_source(spec: MartSpec, snapshot) -> str:

@@ -1,22 +1,21 @@
-"""What each publish records: its rows in the file's ``publish_log`` and ``quarantine`` tables, the tables'
-comments, and the same tables committed to the lake's ``published`` schema (one DuckLake commit per publish)."""
+"""What each publish records in the file: its rows in ``publish_log`` and ``quarantine`` and the tables' comments
+(what it records in the lake: ``recorded``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
 import duckdb
 
 from orchestration.config import Home
-from orchestration.lib import lake, serving_file
+from orchestration.lib import serving_file
 
 from .model import (
-    _ident, PUBLISH_LOG, PUBLISHED_SCHEMA, PublishResult, _q, QUARANTINE, QUARANTINE_KEY_COLUMNS, SCHEMA, ServingError,
+    _ident, PUBLISH_LOG, PublishResult, _q, QUARANTINE, QUARANTINE_KEY_COLUMNS, SCHEMA, ServingError,
     _tables)
 
 
@@ -48,8 +47,9 @@ _OWN_COMMENTS: dict[str, dict[str, Any]] = {
             "partitions_published": "Distinct partitions (per partition-column set) taken from the lake.",
             "partitions_quarantined": "Quarantined partitions: their rows were kept from the previous publish.",
             "check_summary": "JSON: the data-quality check results this publish was audited with.",
-            "published_snapshot_id": "DuckLake snapshot holding exactly the tables this publish wrote, in lake "
-            "schema published (chartlake query --as-of <publish_id>); null if the publish was not recorded.",
+            "published_snapshot_id": "DuckLake snapshot of this publish's own lake commit: its log, quarantine and "
+            "the rows it carried over, which with the marts at lake_snapshot_id are exactly what it served "
+            "(chartlake query --as-of <publish_id>); null if the publish was not recorded.",
         },
     },
     QUARANTINE: {
@@ -116,69 +116,6 @@ def _comment(con, table: str, doc: Any) -> None:
         # dbt docs may describe columns the mart no longer has; a stale doc must not fail a publish.
         if text and col in existing:
             con.execute(f"COMMENT ON COLUMN s.{SCHEMA}.{_ident(table)}.{_ident(col)} IS '{_q(text)}'")
-
-
-def _record_in_lake(home: Home, tmp: Path, publish_id: int, tables: list[str], run_id: str,
-                    source_snapshot: int, plans: Mapping[str, tuple[str | None, list] | None],
-                    prev_published: int | None) -> tuple[int, str]:
-    """Record ``tables`` of the new serving file in lake schema ``published`` in one commit: its snapshot id and
-    "partitions" or "whole" (how).
-
-    Time travel then reads any publish's state from a single snapshot. When ``published.*`` still holds exactly
-    the previous publish (its commit is the lake's latest publish commit), a table with a plan gets only the rows
-    the plan names deleted and inserted again from the file (nothing at all for a ``None`` predicate); otherwise
-    whole tables are replaced. The commit is found again by a token in its extra info, not by "latest snapshot",
-    because another process may commit right after it.
-    """
-    token = uuid.uuid4().hex
-    con = lake.connect(home)
-    how = "whole"
-    try:
-        con.execute(f"ATTACH '{_q(tmp)}' AS s (READ_ONLY)")
-        con.execute("BEGIN")
-        try:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {lake.LAKE_ALIAS}.{PUBLISHED_SCHEMA}")
-            chained = prev_published is not None and con.execute(
-                f"SELECT max(snapshot_id) FROM {lake.LAKE_ALIAS}.snapshots() WHERE commit_message LIKE 'publish %'"
-            ).fetchone()[0] == prev_published
-            for table in tables:
-                dest = f"{lake.LAKE_ALIAS}.{PUBLISHED_SCHEMA}.{_ident(table)}"
-                plan = plans.get(table) if chained else None
-                if plan is not None and _column_types(con, lake.LAKE_ALIAS, PUBLISHED_SCHEMA, table) == \
-                        _column_types(con, "s", SCHEMA, table):
-                    how = "partitions"
-                    cond, params = plan
-                    if cond is not None:
-                        con.execute(f"DELETE FROM {dest} WHERE {cond}", params)
-                        con.execute(f"INSERT INTO {dest} SELECT * FROM s.{SCHEMA}.{_ident(table)} WHERE {cond}",
-                                    params)
-                else:
-                    con.execute(f"CREATE OR REPLACE TABLE {dest} AS SELECT * FROM s.{SCHEMA}.{_ident(table)}")
-            lake.set_commit_message(con, f"publish {publish_id}", publish_id=publish_id, run_id=run_id,
-                                    source_snapshot=source_snapshot, token=token)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        row = con.execute(
-            f"SELECT max(snapshot_id) FROM {lake.LAKE_ALIAS}.snapshots() WHERE commit_extra_info LIKE ?",
-            [f'%"token": "{token}"%'],
-        ).fetchone()
-        con.execute("DETACH s")
-    except duckdb.Error as exc:
-        raise ServingError(f"publish {publish_id}: cannot record the published tables in the lake "
-                           f"{home.lake_catalog}: {exc}") from exc
-    finally:
-        con.close()
-    if not row or row[0] is None:
-        raise ServingError(f"publish {publish_id}: the lake commit of the published tables was not found")
-    return int(row[0]), how
-
-
-def _column_types(con, db: str, schema: str, table: str) -> list[tuple[str, str]]:
-    return [(c, t) for c, t in con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? AND schema_name = ? "
-        "AND table_name = ? ORDER BY column_index", [db, schema, table]).fetchall()]
 
 
 def _set_published_snapshot(tmp: Path, publish_id: int, snapshot: int) -> None:

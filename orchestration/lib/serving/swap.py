@@ -19,7 +19,8 @@ from .carry_over import _copy_mart, _quarantine_predicate
 from .model import (
     _ident, _lake_source, _mart_columns, MartSpec, PUBLISH_LOG, PUBLISHED_SCHEMA, PublishResult, _q, QUARANTINE,
     QuarantineEntry, _RESERVED, SCHEMA, ServingError, STORAGE_VERSION, _tables)
-from .publish_log import _finish, _PUBLISH_LOG_DDL, _QUARANTINE_DDL, _record_in_lake, _set_published_snapshot
+from . import recorded
+from .publish_log import _finish, _PUBLISH_LOG_DDL, _QUARANTINE_DDL, _set_published_snapshot
 from .refresh_plan import _plan, _Previous, _previous, _Refresh
 
 
@@ -40,15 +41,15 @@ def publish(
     ``marts`` maps the serving table name to the lake relation. ``descriptions`` maps a table name to
     ``{"description": str, "columns": {column: str | {"description": str}}}`` (the shape of a dbt
     manifest node, so dbt's docs can be fed as they are); missing entries just leave no comment.
-    Publishes are serialized with a lock file beside the serving file. With ``record_in_lake`` the published
-    tables are committed to the lake's ``published`` schema before the swap; if that commit fails, nothing is
-    swapped. (A crash between that commit and the swap leaves a lake commit no publish_log names: harmless,
+    Publishes are serialized with a lock file beside the serving file. With ``record_in_lake`` what the lake
+    snapshot cannot reproduce (log, quarantine, carried-over rows: ``recorded``) is committed to the lake before
+    the swap; if that commit fails, nothing is swapped. (A crash between that commit and the swap leaves a lake commit no publish_log names: harmless,
     the next publish reuses the id and the log points at its own snapshot.)
 
     With ``incremental`` (the default) the new file starts as a copy of the previous one and only what changed is
     replaced: per mart with a ``window_column``, the partitions whose lake rows changed since the previous
     publish's snapshot (told from DuckLake's catalog) plus those the previous publish held back; other marts
-    whole. The lake's ``published`` schema gets the same delete + insert. Without a usable previous file (none,
+    whole. Without a usable previous file (none,
     another storage version, no publish log) or when most rows changed, the file is written anew as with
     ``incremental=False``; the rows published are the same either way.
     """
@@ -70,15 +71,14 @@ def publish(
         tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
         base = tmp.with_name(tmp.name[: -len(".tmp")] + ".prev.tmp")
         try:
-            result, lake_plans, prev_published = _build(
-                home, tmp, base, target, lake_snapshot_id, marts, run_id, entries, summary_json, descriptions,
-                incremental,
-            )
+            result = _build(home, tmp, base, target, lake_snapshot_id, marts, run_id, entries, summary_json,
+                            descriptions, incremental)
             if record_in_lake:
-                published, how = _record_in_lake(home, tmp, result.publish_id, [*marts, QUARANTINE, PUBLISH_LOG],
-                                                 run_id, lake_snapshot_id, lake_plans, prev_published)
+                published, carried = recorded.record_in_lake(home, tmp, result.publish_id, marts, entries, run_id,
+                                                             lake_snapshot_id)
                 _set_published_snapshot(tmp, result.publish_id, published)
-                result = dataclasses.replace(result, published_snapshot_id=published, lake_recording=how)
+                result = dataclasses.replace(result, published_snapshot_id=published,
+                                             lake_recording=f"log + {carried} carried-over rows")
             serving_file.fsync_path(tmp)
             serving_file.swap(tmp, target)
         finally:
@@ -90,9 +90,8 @@ def publish(
 
 
 def _build(home, tmp, base, target, snapshot, marts, run_id, entries, summary_json, descriptions, incremental
-           ) -> tuple[PublishResult, dict[str, tuple[str | None, list] | None], int | None]:
-    """Write the new file at ``tmp``; also how each table changed (for the lake) and the previous publish's
-    ``published_snapshot_id``.
+           ) -> PublishResult:
+    """Write the new file at ``tmp``.
 
     The previous file is read from ``base``, a private byte copy (no DuckDB lock on ``target``, no WAL: a client
     holding it read-write blocks nothing). A copy whose bytes are not what its publish wrote is not used at all:
@@ -121,14 +120,13 @@ def _build(home, tmp, base, target, snapshot, marts, run_id, entries, summary_js
             plans = {name: _plan(con, spec, name, columns[name], snapshot, prev) for name, spec in marts.items()}
         if any(p is not None for p in plans.values()):
             con.execute("DETACH prev")
-            result, lake_plans = _build_from_copy(con, tmp, base, target, snapshot, marts, columns, plans, prev,
-                                                  run_id, entries, summary_json, descriptions)
-            return result, lake_plans, prev.published_snapshot_id
+            return _build_from_copy(con, tmp, base, target, snapshot, marts, columns, plans, prev, run_id, entries,
+                                    summary_json, descriptions)
         result = _build_new(con, tmp, target, snapshot, marts, prev_tables, run_id, entries, summary_json,
                             descriptions)
         if has_prev:
             con.execute("DETACH prev")
-        return result, {}, None
+        return result
     finally:
         con.close()
 
@@ -136,35 +134,40 @@ def _build(home, tmp, base, target, snapshot, marts, run_id, entries, summary_js
 def _previous_from_lake(home: Home, con, target: Path, base: Path) -> None:
     """Write into ``base`` the tables of the lake's last ``publish`` commit, as the serving file had them.
 
-    For a previous file that cannot be trusted (a client wrote into it): what it should hold is in the lake, where
-    every publish recorded its tables, publish log included (its own row without ``published_snapshot_id``, which
-    is that commit's snapshot).
+    For a previous file that cannot be trusted (a client wrote into it): what it should hold is what the lake can
+    answer for any publish (``recorded.attach_publish``), publish log included (its own row without
+    ``published_snapshot_id``, which is that commit's snapshot).
     """
     row = con.execute(
         f"SELECT max(snapshot_id) FROM {lake.LAKE_ALIAS}.snapshots() WHERE commit_message LIKE 'publish %'"
     ).fetchone()
     last = row[0] if row else None
-    tables = set()
+    log = None
     if last is not None:
-        con.execute(lake.attach_sql(home, alias="lake_prev", read_only=True)[:-1] + f", SNAPSHOT_VERSION {int(last)})")
-        tables = {r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake_prev' AND schema_name = ?",
-            [PUBLISHED_SCHEMA]).fetchall()}
-    if PUBLISH_LOG not in tables:
+        con.execute(lake.attach_sql(home, alias="lake_prev", read_only=True, snapshot=int(last)))
+        if PUBLISH_LOG in recorded._lake_tables(con, "lake_prev", PUBLISHED_SCHEMA):
+            log = con.execute(f"SELECT publish_id, lake_snapshot_id FROM lake_prev.{PUBLISHED_SCHEMA}.{PUBLISH_LOG} "
+                              "ORDER BY publish_id DESC LIMIT 1").fetchone()
+        con.execute("DETACH lake_prev")
+    if log is None:
         raise ServingError(
             f"{target} was changed by another client (its bytes are not those its publish wrote, "
             f"{serving_file.digest_path(target).name}) and the lake holds no publish log to rebuild it from; "
             f"move {target.name} aside only if you can recreate its history, or restore it from a backup")
+    past = recorded.attach_publish(con, home, publish_id=int(log[0]), lake_snapshot_id=int(log[1]),
+                                   published_snapshot_id=int(last), name="prev_publish")
     base.unlink(missing_ok=True)
     con.execute(f"ATTACH '{_q(base)}' AS b (STORAGE_VERSION '{STORAGE_VERSION}')")
     con.execute(f"CREATE SCHEMA b.{SCHEMA}")
-    for t in sorted(tables):
-        con.execute(f"CREATE TABLE b.{SCHEMA}.{_ident(t)} AS SELECT * FROM lake_prev.{PUBLISHED_SCHEMA}.{_ident(t)}")
+    for t in past.tables:
+        con.execute(f"CREATE TABLE b.{SCHEMA}.{_ident(t)} AS SELECT * FROM {past.relation(t)}")
     con.execute(f"UPDATE b.{SCHEMA}.{PUBLISH_LOG} SET published_snapshot_id = ? WHERE published_snapshot_id IS NULL "
                 f"AND publish_id = (SELECT max(publish_id) FROM b.{SCHEMA}.{PUBLISH_LOG})", [int(last)])
     con.execute("CHECKPOINT b")
     con.execute("DETACH b")
-    con.execute("DETACH lake_prev")
+    con.execute("DROP SCHEMA memory.prev_publish CASCADE")
+    for alias in past.attached:
+        con.execute(f"DETACH {alias}")
 
 
 def _build_new(con, tmp, target, snapshot, marts, prev_tables, run_id, entries, summary_json, descriptions
@@ -199,7 +202,7 @@ def _build_new(con, tmp, target, snapshot, marts, prev_tables, run_id, entries, 
 
 
 def _build_from_copy(con, tmp, base, target, snapshot, marts, columns, plans, prev: _Previous, run_id, entries,
-                     summary_json, descriptions) -> tuple[PublishResult, dict]:
+                     summary_json, descriptions) -> PublishResult:
     """The previous file copied, then only what changed replaced: the cost follows the run's window.
 
     A mart whose ``_Refresh`` is known has the rows matching it deleted and read again from the lake, except in
@@ -213,7 +216,6 @@ def _build_from_copy(con, tmp, base, target, snapshot, marts, columns, plans, pr
     carried: dict[str, int] = {}
     refreshed: dict[str, int] = {}
     how: dict[str, str] = {}
-    lake_plans: dict[str, tuple[str | None, list] | None] = {}
     published_parts: set[tuple] = set()
     for gone in sorted(copied - set(marts) - _RESERVED):
         con.execute(f"DROP TABLE s.{SCHEMA}.{_ident(gone)}")
@@ -227,7 +229,7 @@ def _build_from_copy(con, tmp, base, target, snapshot, marts, columns, plans, pr
             if name in copied:
                 con.execute(f"DROP TABLE {table}")
             con.execute(f"ALTER TABLE s.{SCHEMA}.{_ident(staging)} RENAME TO {_ident(name)}")
-            how[name], refreshed[name], lake_plans[name] = "whole", n - c, None
+            how[name], refreshed[name] = "whole", n - c
         else:
             types = dict(columns[name])
             qpred, qparams = _quarantine_predicate(spec, types, entries)
@@ -250,16 +252,12 @@ def _build_from_copy(con, tmp, base, target, snapshot, marts, columns, plans, pr
             parts = {(spec.partition_columns, tuple(r))
                      for r in con.execute(f"SELECT DISTINCT {pcols} FROM {table}{keep}", qparams).fetchall()}
             how[name] = "partitions" if cond is not None else "unchanged"
-            refreshed[name], lake_plans[name] = written, (cond, params)
+            refreshed[name] = written
         row_counts[name], carried[name] = n, c
         published_parts |= parts
 
-    publish_id = prev.publish_id + 1
-    lake_plans[QUARANTINE] = ("publish_id = ?", [publish_id])
-    # The previous row too: the lake got it before its published_snapshot_id was known, the file has it now.
-    lake_plans[PUBLISH_LOG] = ("publish_id >= ?", [prev.publish_id])
-    return _finish(con, target, marts, publish_id, snapshot, run_id, published_parts, entries, summary_json,
-                   descriptions, row_counts, carried, refresh=how, refreshed_rows=refreshed), lake_plans
+    return _finish(con, target, marts, prev.publish_id + 1, snapshot, run_id, published_parts, entries,
+                   summary_json, descriptions, row_counts, carried, refresh=how, refreshed_rows=refreshed)
 
 
 @contextlib.contextmanager

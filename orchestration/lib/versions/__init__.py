@@ -1,11 +1,11 @@
 """Data versions: what the warehouse said at any past publish, what changed between two, where a row came from,
 whether a publish can be rebuilt from raw, and lake maintenance that keeps all of that answerable.
 
-Why a separate ``published`` schema in the lake (written by ``serving.publish``, one DuckLake commit per publish,
-its snapshot recorded as ``publish_log.published_snapshot_id``) instead of time travel on ``marts.*`` at the
-publish's ``lake_snapshot_id``: a quarantined partition is published from the *previous* serving file, not from
-the lake, so ``marts.*`` at that snapshot holds rows nobody was ever shown. An as-of answer must be exactly
-what was published; ``published.*`` at the publish's snapshot is, byte for byte.
+A past publish is time travel on the lake's marts at its ``lake_snapshot_id``, with its quarantined partitions
+replaced by the rows it carried over: a quarantined partition is published from the *previous* serving file, so
+``marts.*`` at that snapshot holds rows nobody was ever shown there. Those rows, the log and the quarantine are what
+``serving.publish`` commits per publish (snapshot ``publish_log.published_snapshot_id``); ``serving.recorded``
+puts both together as views, which return exactly what the publish's file held.
 
 Grain of the things here:
 

@@ -10,8 +10,7 @@ import duckdb
 from orchestration.config import Home
 from orchestration.lib import readonly_query, serving, serving_file
 
-from .catalog import (
-    _attach_lake_at, _base_connection, _marts_in, Publish, PUBLISHED, _recorded, resolve_publish, VersionsError)
+from .catalog import _base_connection, _marts_in, _open_publish, Publish, resolve_publish, VersionsError
 
 
 def open_as_of(home: Home, publish: Publish | None, *,
@@ -19,9 +18,10 @@ def open_as_of(home: Home, publish: Publish | None, *,
     """A locked-down read-only session whose default schema holds the marts of ``publish`` by bare name.
 
     ``publish`` None: the current serving file (``analytics`` schema), opened read-only with any WAL beside it
-    ignored. Otherwise the lake is attached read-only at the publish's ``published`` snapshot (``SNAPSHOT_VERSION``):
-    DuckLake time travel, nothing copied, no lake file named by SQL. Either way the session then has no file access
-    beyond what that attach reads (``readonly_query.lock_down``).
+    ignored. Otherwise views over the lake attached read-only at the publish's snapshots (``SNAPSHOT_VERSION``):
+    the marts as it read them, its quarantined partitions replaced by the rows it carried over
+    (``serving.recorded.attach_publish``); DuckLake time travel, nothing copied, no lake file named by SQL. Either
+    way the session then has no file access beyond what those attaches read (``readonly_query.lock_down``).
     """
     con = readonly_query.connect(memory_limit)
     try:
@@ -33,10 +33,9 @@ def open_as_of(home: Home, publish: Publish | None, *,
             con.execute(f"USE srv.{serving.SCHEMA}")
             readonly_query.lock_down(con, [])
         else:
-            snapshot = _recorded(publish)
             _base_connection(home, con)
-            _attach_lake_at(con, home, "at_publish", snapshot)
-            con.execute(f"USE at_publish.{PUBLISHED}")
+            past = _open_publish(con, home, publish, "at_publish")
+            con.execute(f"USE memory.{past.name}")
             # DuckLake reads its Parquet through DuckDB's file system: that directory stays readable, for the
             # attach only (check_read_only keeps SQL from naming a file).
             readonly_query.lock_down(con, [home.lake_files])

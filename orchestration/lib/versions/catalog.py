@@ -1,5 +1,5 @@
 """The publishes the serving file records (``Publish``), how one is named (id or time), and the lake sessions
-that read a publish's ``published`` snapshot: what every other versions module starts from."""
+that read a past publish back from the lake: what every other versions module starts from."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import duckdb
 
 from orchestration.config import Home
 from orchestration.lib import lake, serving, serving_file
+from orchestration.lib.serving import recorded
 
 
 PUBLISHED = serving.PUBLISHED_SCHEMA
-# Tables of the published schema that are not marts.
+# Tables of a publish that are not marts.
 _NOT_MARTS = {serving.QUARANTINE, serving.PUBLISH_LOG}
 # The partitions of each mart: what a publish holds back for a quarantine entry and what a diff names. The one
 # owner: publish's MartSpecs (``orchestration.defs.publish.assets.MARTS``) are built from it. The daily marts are
@@ -63,7 +64,7 @@ class Publish:
     publish_id: int
     published_at: dt.datetime
     lake_snapshot_id: int  # the lake snapshot the marts were read from (raw + marts as built)
-    published_snapshot_id: int | None  # the lake snapshot of published.* for this publish
+    published_snapshot_id: int | None  # the lake snapshot of this publish's own commit (log, carried-over rows)
     run_id: str | None
     partitions_published: int
     partitions_quarantined: int
@@ -162,8 +163,8 @@ def recent_snapshots(home: Home, limit: int = 10) -> list[dict]:
 
 def _recorded(p: Publish) -> int:
     if p.published_snapshot_id is None:
-        raise VersionsError(f"publish {p.publish_id} predates data versions: its tables were not recorded in the "
-                            f"lake (schema {PUBLISHED}); only later publishes can be queried as of")
+        raise VersionsError(f"publish {p.publish_id} predates data versions: it was not recorded in the lake "
+                            f"(schema {PUBLISHED}); only later publishes can be queried as of")
     return int(p.published_snapshot_id)
 
 
@@ -189,20 +190,31 @@ def _attach_lake_at(con, home: Home, alias: str, snapshot: int) -> None:
 
 
 def _marts_in(con) -> list[str]:
+    # A past publish is views (recorded.attach_publish), the current serving file tables.
     db, schema = con.execute("SELECT current_database(), current_schema()").fetchone()
     return [r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? ORDER BY 1",
-        [db, schema]).fetchall() if r[0] not in _NOT_MARTS]
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? UNION "
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND database_name = ? AND schema_name = ? ORDER BY 1",
+        [db, schema, db, schema]).fetchall() if r[0] not in _NOT_MARTS]
+
+
+def _open_publish(con, home: Home, p: Publish, name: str) -> "recorded.PastPublish":
+    """Publish ``p`` as views in ``memory.<name>`` (``serving.recorded.attach_publish``)."""
+    published = _recorded(p)
+    if not lake.exists(home):
+        raise VersionsError(f"no lake at {home.lake_catalog}")
+    try:
+        return recorded.attach_publish(con, home, publish_id=p.publish_id, lake_snapshot_id=p.lake_snapshot_id,
+                                       published_snapshot_id=published, name=name)
+    except duckdb.Error as exc:
+        raise VersionsError(f"publish {p.publish_id}: lake snapshot {published} or {p.lake_snapshot_id} cannot be "
+                            f"opened in {home.lake_catalog} (expired?): {exc}") from exc
+    except serving.ServingError as exc:
+        raise VersionsError(str(exc)) from exc
 
 
 def _columns(con, relation: str) -> list[str]:
     return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
-
-
-def _published_marts(con, db: str) -> list[str]:
-    return [r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? ORDER BY 1",
-        [db, PUBLISHED]).fetchall() if r[0] not in _NOT_MARTS]
 
 
 def _previous(home: Home, p: Publish) -> Publish | None:

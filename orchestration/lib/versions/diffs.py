@@ -9,8 +9,7 @@ from typing import Any
 from orchestration.config import Home
 
 from .catalog import (
-    _attach_lake_at, _base_connection, _columns, GRAINS, _ident, PARTITIONS, Publish, PUBLISHED, _published_marts,
-    _recorded, resolve_publish, VersionsError)
+    _base_connection, _columns, GRAINS, _ident, _open_publish, PARTITIONS, Publish, resolve_publish, VersionsError)
 
 
 @dataclass(frozen=True)
@@ -45,12 +44,10 @@ class DiffResult:
 def diff(home: Home, a: str | int, b: str | int, mart: str | None = None) -> DiffResult:
     """Rows added, removed and changed per mart and partition from publish ``a`` to publish ``b``."""
     pa, pb = resolve_publish(home, a), resolve_publish(home, b)
-    sa, sb = _recorded(pa), _recorded(pb)
     con = _base_connection(home)
     try:
-        _attach_lake_at(con, home, "pa", sa)
-        _attach_lake_at(con, home, "pb", sb)
-        marts_a, marts_b = set(_published_marts(con, "pa")), set(_published_marts(con, "pb"))
+        past_a, past_b = _open_publish(con, home, pa, "pa"), _open_publish(con, home, pb, "pb")
+        marts_a, marts_b = set(past_a.marts), set(past_b.marts)
         names = sorted(marts_a | marts_b)
         if mart is not None:
             if mart not in names:
@@ -59,14 +56,14 @@ def diff(home: Home, a: str | int, b: str | int, mart: str | None = None) -> Dif
             names = [mart]
         result = DiffResult(pa, pb, names)
         for name in names:
-            result.partitions += _diff_mart(con, name, name in marts_a, name in marts_b)
+            result.partitions += _diff_mart(con, name, past_a.relation(name), past_b.relation(name),
+                                            name in marts_a, name in marts_b)
         return result
     finally:
         con.close()
 
 
-def _diff_mart(con, name: str, in_a: bool, in_b: bool) -> list[PartitionDiff]:
-    rel_a, rel_b = f"pa.{PUBLISHED}.{_ident(name)}", f"pb.{PUBLISHED}.{_ident(name)}"
+def _diff_mart(con, name: str, rel_a: str, rel_b: str, in_a: bool, in_b: bool) -> list[PartitionDiff]:
     cols_a = _columns(con, rel_a) if in_a else []
     cols_b = _columns(con, rel_b) if in_b else []
     cols = cols_b or cols_a

@@ -23,7 +23,8 @@ class MaintenanceResult:
 
 
 def referenced_snapshots(home: Home, con=None) -> set[int]:
-    """Snapshots a publish needs: the marts/raw it was read from and its own ``published`` commit.
+    """Snapshots a publish needs: the marts/raw it was read from (its as-of answer is read from there) and its own
+    ``publish`` commit (log, quarantine, carried-over rows).
 
     From the serving file's publish log and, should that file be lost, from the lake's own ``publish N`` commits.
     """

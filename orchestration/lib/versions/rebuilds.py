@@ -17,8 +17,8 @@ from orchestration.config import DBT_PROJECT_DIR, Home
 from orchestration.lib import lake, serving
 
 from .catalog import (
-    _all_tables, _attach_lake_at, _base_connection, _columns, _ident, PARTITIONS, _previous, Publish, PUBLISHED,
-    _published_marts, _recorded, resolve_publish, VersionsError)
+    _attach_lake_at, _base_connection, _columns, _ident, _open_publish, PARTITIONS, _previous, Publish, _recorded,
+    resolve_publish, VersionsError)
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,8 @@ def published_hashes(home: Home, ref: str | int) -> dict[str, tuple[int, str]]:
     p = resolve_publish(home, ref)
     con = _base_connection(home)
     try:
-        _attach_lake_at(con, home, "p", _recorded(p))
-        return {m: content_hash(con, f"p.{PUBLISHED}.{_ident(m)}", sorted(_columns(con, f"p.{PUBLISHED}.{_ident(m)}")))
-                for m in _published_marts(con, "p")}
+        past = _open_publish(con, home, p, "p")
+        return {m: content_hash(con, past.relation(m), sorted(_columns(con, past.relation(m)))) for m in past.marts}
     finally:
         con.close()
 
@@ -72,7 +71,7 @@ def rebuild(home: Home, ref: str | int, scratch: str | os.PathLike, *, keep: boo
     previous publish (carry-over), which is how those rows were produced.
     """
     p = resolve_publish(home, ref)
-    published = _recorded(p)
+    _recorded(p)  # before any work: an unrecorded publish cannot be compared
     scratch_home = Home(Path(scratch).resolve())
     if scratch_home.root.exists() and any(scratch_home.root.iterdir()):
         raise VersionsError(f"scratch location {scratch_home.root} is not empty")
@@ -90,7 +89,7 @@ def rebuild(home: Home, ref: str | int, scratch: str | os.PathLike, *, keep: boo
             con.execute("COMMIT")
             lake.ensure_raw_schema(con)  # the version view staging reads (and captured_at, if that lake predates it)
         _run_dbt(scratch_home)
-        return _compare(home, scratch_home, p, published)
+        return _compare(home, scratch_home, p)
     finally:
         if not keep:
             shutil.rmtree(scratch_home.root, ignore_errors=True)
@@ -110,18 +109,18 @@ def _run_dbt(scratch: Home) -> None:
         raise VersionsError(f"dbt build in scratch home {scratch.root} failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
 
 
-def _compare(home: Home, scratch: Home, p: Publish, published: int) -> list[MartCheck]:
+def _compare(home: Home, scratch: Home, p: Publish) -> list[MartCheck]:
     con = _base_connection(home)
     try:
-        _attach_lake_at(con, home, "p", published)
+        past = _open_publish(con, home, p, "p")
         con.execute(lake.attach_sql(scratch, alias="r", read_only=True))
-        quarantined = _quarantined(con, p.publish_id) if serving.QUARANTINE in _all_tables(con, "p") else []
+        quarantined = _quarantined(con, past.relation(serving.QUARANTINE), p.publish_id) \
+            if serving.QUARANTINE in past.tables else []
         prev = _previous(home, p)
-        if quarantined and prev is not None:
-            _attach_lake_at(con, home, "prev", _recorded(prev))
+        before = _open_publish(con, home, prev, "prev") if quarantined and prev is not None else None
         checks = []
-        for m in _published_marts(con, "p"):
-            pub_rel, new_rel = f"p.{PUBLISHED}.{_ident(m)}", f"r.marts.{_ident(m)}"
+        for m in past.marts:
+            pub_rel, new_rel = past.relation(m), f"r.marts.{_ident(m)}"
             cols = sorted(_columns(con, pub_rel))
             try:
                 new_cols = sorted(_columns(con, new_rel))
@@ -141,22 +140,22 @@ def _compare(home: Home, scratch: Home, p: Publish, published: int) -> list[Mart
                     carry = content_hash(con, pub_rel, cols, inside, params)[0] == 0
                 else:
                     carry = content_hash(con, pub_rel, cols, inside, params) == \
-                        content_hash(con, f"prev.{PUBLISHED}.{_ident(m)}", cols, inside, params)
+                        content_hash(con, before.relation(m), cols, inside, params)
             checks.append(MartCheck(m, pub_n, pub_h, new_n, new_h, len(quarantined) if parts else 0, carry))
         return checks
     finally:
         con.close()
 
 
-def _quarantined(con, publish_id: int) -> list[dict]:
+def _quarantined(con, relation: str, publish_id: int) -> list[dict]:
     """The partitions publish ``publish_id`` held back, each as exactly the keys it names (``partition``, in
     files from before that column: its country-day)."""
-    cols = _columns(con, f"p.{PUBLISHED}.{serving.QUARANTINE}")
+    cols = _columns(con, relation)
     part = "partition" if "partition" in cols else "NULL"
     out = []
     for country, chart_date, partition in con.execute(
-            f"SELECT DISTINCT country, chart_date, {part} FROM p.{PUBLISHED}.{serving.QUARANTINE} "
-            "WHERE publish_id = ?", [publish_id]).fetchall():
+            f"SELECT DISTINCT country, chart_date, {part} FROM {relation} WHERE publish_id = ?",
+            [publish_id]).fetchall():
         keys = json.loads(partition) if partition else {}
         out.append({**keys, "country": country, "chart_date": chart_date})
     return out
