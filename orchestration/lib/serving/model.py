@@ -138,11 +138,11 @@ def _mart_columns(con, name, spec: MartSpec, snapshot) -> list[tuple[str, str]]:
     return cols
 
 
-def _tables(con, db: str) -> set[str]:
+def _tables(con, db: str, schema: str = SCHEMA) -> set[str]:
     return {
         r[0]
         for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?", [db, SCHEMA]
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?", [db, schema]
         ).fetchall()
     }
 

@@ -31,22 +31,23 @@ from orchestration.config import Home
 from orchestration.lib import lake
 
 from .carry_over import _quarantine_predicate
-from .model import _ident, MartSpec, PUBLISH_LOG, PUBLISHED_SCHEMA, _q, QUARANTINE, SCHEMA, ServingError
+from .model import _ident, MartSpec, PUBLISH_LOG, PUBLISHED_SCHEMA, PublishResult, _q, QUARANTINE, SCHEMA, ServingError, _tables
 
 CARRIED_SCHEMA = "carried_over"
 PUBLISH_MARTS = "publish_marts"
 _OWN = (PUBLISH_LOG, QUARANTINE)
 
 
-def record_in_lake(home: Home, tmp: Path, publish_id: int, marts: Mapping[str, MartSpec], entries, run_id: str,
-                   source_snapshot: int) -> tuple[int, int]:
-    """Commit what publish ``publish_id`` (the new file at ``tmp``) adds to lake snapshot ``source_snapshot``: its
-    snapshot id and how many carried-over rows it stored.
+def record_in_lake(home: Home, tmp: Path, result: PublishResult, marts: Mapping[str, MartSpec], entries,
+                   run_id: str) -> tuple[int, int]:
+    """Commit what ``result``'s publish (the new file at ``tmp``) adds to the lake snapshot it read: its snapshot id
+    and how many carried-over rows it stored. Row counts are the publish's own (``result``), not counted again.
 
     The commit is found again by a token in its extra info, not by "latest snapshot", because another process may
     commit right after it.
     """
     token = uuid.uuid4().hex
+    publish_id = result.publish_id
     L = lake.LAKE_ALIAS
     con = lake.connect(home)
     carried_total = 0
@@ -57,36 +58,32 @@ def record_in_lake(home: Home, tmp: Path, publish_id: int, marts: Mapping[str, M
             for schema in (PUBLISHED_SCHEMA, CARRIED_SCHEMA):
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {L}.{schema}")
             # Full mart copies an earlier release recorded: their own snapshots keep them for as-of queries.
-            for old in sorted(_lake_tables(con, L, PUBLISHED_SCHEMA) - {*_OWN, PUBLISH_MARTS}):
+            for old in sorted(_tables(con, L, PUBLISHED_SCHEMA) - {*_OWN, PUBLISH_MARTS}):
                 con.execute(f"DROP TABLE {L}.{PUBLISHED_SCHEMA}.{_ident(old)}")
             for own in _OWN:
                 con.execute(f"CREATE OR REPLACE TABLE {L}.{PUBLISHED_SCHEMA}.{own} AS SELECT * FROM s.{SCHEMA}.{own}")
             con.execute(f"CREATE OR REPLACE TABLE {L}.{PUBLISHED_SCHEMA}.{PUBLISH_MARTS} (mart VARCHAR NOT NULL, "
                         "relation VARCHAR NOT NULL, partition_columns VARCHAR[] NOT NULL, row_count BIGINT NOT NULL, "
                         "carried_rows BIGINT NOT NULL)")
-            stale = _lake_tables(con, L, CARRIED_SCHEMA)
+            stale = _tables(con, L, CARRIED_SCHEMA)
             for name, spec in marts.items():
-                table = f"s.{SCHEMA}.{_ident(name)}"
-                types = dict(con.execute(
-                    "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 's' "
-                    "AND schema_name = ? AND table_name = ?", [SCHEMA, name]).fetchall())
-                pred, params = _quarantine_predicate(spec, types, entries)
-                n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                carried = 0
-                if pred:
+                carried = result.carried_over.get(name, 0)
+                if carried:
                     # The file's rows inside its quarantine are exactly the ones carried over (carry_over).
-                    inside = f"SELECT * FROM {table} WHERE coalesce({pred}, false)"
-                    carried = con.execute(f"SELECT count(*) FROM ({inside})", params).fetchone()[0]
-                    if carried:
-                        con.execute(f"CREATE OR REPLACE TABLE {L}.{CARRIED_SCHEMA}.{_ident(name)} AS {inside}", params)
-                        stale.discard(name)
+                    types = dict(con.execute(
+                        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 's' "
+                        "AND schema_name = ? AND table_name = ?", [SCHEMA, name]).fetchall())
+                    pred, params = _quarantine_predicate(spec, types, entries)
+                    con.execute(f"CREATE OR REPLACE TABLE {L}.{CARRIED_SCHEMA}.{_ident(name)} AS SELECT * FROM "
+                                f"s.{SCHEMA}.{_ident(name)} WHERE coalesce({pred}, false)", params)
+                    stale.discard(name)
                 con.execute(f"INSERT INTO {L}.{PUBLISHED_SCHEMA}.{PUBLISH_MARTS} VALUES (?, ?, ?, ?, ?)",
-                            [name, spec.relation, list(spec.partition_columns), n, carried])
+                            [name, spec.relation, list(spec.partition_columns), result.row_counts[name], carried])
                 carried_total += carried
             for name in sorted(stale):
                 con.execute(f"DROP TABLE {L}.{CARRIED_SCHEMA}.{_ident(name)}")
             lake.set_commit_message(con, f"publish {publish_id}", publish_id=publish_id, run_id=run_id,
-                                    source_snapshot=source_snapshot, token=token)
+                                    source_snapshot=result.lake_snapshot_id, token=token)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
@@ -131,7 +128,7 @@ def attach_publish(con, home: Home, *, publish_id: int, lake_snapshot_id: int, p
     pub = f"{name}_pub"
     con.execute(lake.attach_sql(home, alias=pub, read_only=True, snapshot=published_snapshot_id))
     attached = [pub]
-    tables = _lake_tables(con, pub, PUBLISHED_SCHEMA)
+    tables = _tables(con, pub, PUBLISHED_SCHEMA)
     views: dict[str, str] = {}
     full_copy = PUBLISH_MARTS not in tables
     if full_copy:
@@ -144,7 +141,7 @@ def attach_publish(con, home: Home, *, publish_id: int, lake_snapshot_id: int, p
         parts = [(None, json.loads(p)) for (p,) in con.execute(
             f"SELECT partition FROM {pub}.{PUBLISHED_SCHEMA}.{QUARANTINE} WHERE publish_id = ?", [publish_id]
         ).fetchall()]
-        carried = _lake_tables(con, pub, CARRIED_SCHEMA)
+        carried = _tables(con, pub, CARRIED_SCHEMA)
         for mart, relation, pcols, carried_rows in con.execute(
                 f"SELECT mart, relation, partition_columns, carried_rows FROM {pub}.{PUBLISHED_SCHEMA}.{PUBLISH_MARTS} "
                 "ORDER BY mart").fetchall():
@@ -169,7 +166,3 @@ def attach_publish(con, home: Home, *, publish_id: int, lake_snapshot_id: int, p
     return PastPublish(name, marts, [*marts, *(o for o in _OWN if o in tables)], full_copy, attached)
 
 
-def _lake_tables(con, db: str, schema: str) -> set[str]:
-    return {r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?", [db, schema]
-    ).fetchall()}

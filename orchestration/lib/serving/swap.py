@@ -74,8 +74,7 @@ def publish(
             result = _build(home, tmp, base, target, lake_snapshot_id, marts, run_id, entries, summary_json,
                             descriptions, incremental)
             if record_in_lake:
-                published, carried = recorded.record_in_lake(home, tmp, result.publish_id, marts, entries, run_id,
-                                                             lake_snapshot_id)
+                published, carried = recorded.record_in_lake(home, tmp, result, marts, entries, run_id)
                 _set_published_snapshot(tmp, result.publish_id, published)
                 result = dataclasses.replace(result, published_snapshot_id=published,
                                              lake_recording=f"log + {carried} carried-over rows")
@@ -145,7 +144,7 @@ def _previous_from_lake(home: Home, con, target: Path, base: Path) -> None:
     log = None
     if last is not None:
         con.execute(lake.attach_sql(home, alias="lake_prev", read_only=True, snapshot=int(last)))
-        if PUBLISH_LOG in recorded._lake_tables(con, "lake_prev", PUBLISHED_SCHEMA):
+        if PUBLISH_LOG in _tables(con, "lake_prev", PUBLISHED_SCHEMA):
             log = con.execute(f"SELECT publish_id, lake_snapshot_id FROM lake_prev.{PUBLISHED_SCHEMA}.{PUBLISH_LOG} "
                               "ORDER BY publish_id DESC LIMIT 1").fetchone()
         con.execute("DETACH lake_prev")
