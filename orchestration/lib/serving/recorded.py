@@ -31,7 +31,8 @@ from orchestration.config import Home
 from orchestration.lib import lake
 
 from .carry_over import _quarantine_predicate
-from .model import _ident, MartSpec, PUBLISH_LOG, PUBLISHED_SCHEMA, PublishResult, _q, QUARANTINE, SCHEMA, ServingError, _tables
+from .model import (_ident, MartSpec, PUBLISH_LOG, PUBLISHED_SCHEMA, PublishResult, _q, QUARANTINE, SCHEMA,
+                    ServingError, _tables)
 
 CARRIED_SCHEMA = "carried_over"
 PUBLISH_MARTS = "publish_marts"

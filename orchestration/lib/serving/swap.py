@@ -43,15 +43,14 @@ def publish(
     manifest node, so dbt's docs can be fed as they are); missing entries just leave no comment.
     Publishes are serialized with a lock file beside the serving file. With ``record_in_lake`` what the lake
     snapshot cannot reproduce (log, quarantine, carried-over rows: ``recorded``) is committed to the lake before
-    the swap; if that commit fails, nothing is swapped. (A crash between that commit and the swap leaves a lake commit no publish_log names: harmless,
-    the next publish reuses the id and the log points at its own snapshot.)
+    the swap; if that commit fails, nothing is swapped. (A crash between that commit and the swap leaves a lake
+    commit no publish_log names: harmless, the next publish reuses the id and the log points at its own snapshot.)
 
     With ``incremental`` (the default) the new file starts as a copy of the previous one and only what changed is
     replaced: per mart with a ``window_column``, the partitions whose lake rows changed since the previous
     publish's snapshot (told from DuckLake's catalog) plus those the previous publish held back; other marts
-    whole. Without a usable previous file (none,
-    another storage version, no publish log) or when most rows changed, the file is written anew as with
-    ``incremental=False``; the rows published are the same either way.
+    whole. Without a usable previous file (none, another storage version, no publish log) or when most rows
+    changed, the file is written anew as with ``incremental=False``; the rows published are the same either way.
     """
     if not marts:
         raise ServingError("publish: no marts given")
