@@ -15,8 +15,6 @@ fixed ``ATTACH IF NOT EXISTS ... AS lake`` finds the alias taken and does nothin
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any, Dict
 
 from dbt.adapters.duckdb.plugins import BasePlugin
@@ -25,43 +23,29 @@ from orchestration.config import Home
 from orchestration.lib import lake
 
 
-def home_from_env() -> Home:
-    return Home.resolve(os.environ.get("CHARTLAKE_HOME") or None)
-
-
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: Dict[str, Any]) -> None:
         # Resolved when dbt loads the adapter, i.e. per dbt command, so a process that runs dbt in several homes
-        # (the test suite, dbtRunner) gets each command's own.
-        self.home = home_from_env()
+        # (the test suite, dbtRunner) gets each command's own. Home.resolve() reads CHARTLAKE_HOME.
+        self.home = Home.resolve()
         self.config = lake.lake_config(self.home)
 
     def update_connection_config(self, creds, config: Dict[str, Any]) -> None:
-        # Options of duckdb.connect itself: the extension directory must be set before anything loads, and the
-        # temp directory cannot change once used.
-        config.update(extension_directory=str(self.home.duckdb_extensions),
-                      autoinstall_known_extensions=False,
-                      memory_limit=lake.memory_limit(self.home),
-                      temp_directory=str(self.home.root / ".duckdb_tmp"))
+        # Options of duckdb.connect itself: the extension directory must be set before anything loads.
+        config.update(extension_directory=str(self.home.duckdb_extensions), autoinstall_known_extensions=False,
+                      **lake.connect_options(self.home))
 
     def configure_connection(self, conn) -> None:
-        lake.prepare(conn, self.home, self.config)
-        if not self.config.data_path.startswith("s3://"):
-            Path(self.config.data_path).mkdir(parents=True, exist_ok=True)
-        try:
-            conn.execute(self.config.attach_sql())
-        except Exception as exc:
-            raise lake.LakeError(f"cannot attach the lake {self.config.describe()}: {exc}") from exc
+        lake.attach(conn, self.home, self.config)
 
     def configure_cursor(self, cursor) -> None:
         # dbt-duckdb keeps one environment per process and reuses it while the profile is unchanged, and the
         # profile is now the same in every home: an in-process dbtRunner invoked again under another home would
         # silently build into the first one.
-        home, config = home_from_env(), None
-        if home.root == self.home.root:
-            config = lake.lake_config(home)
-        if config != self.config:
+        home = Home.resolve()
+        config = lake.lake_config(home)
+        if home.root != self.home.root or config != self.config:
             raise lake.LakeError(
                 f"dbt's DuckDB connection is open on {self.config.describe()} (home {self.home.root}), but this "
-                f"command's environment names {lake.lake_config(home).describe()} (home {home.root}): close "
-                "dbt-duckdb's environment between in-process dbt invocations on different lakes")
+                f"command's environment names {config.describe()} (home {home.root}): close dbt-duckdb's "
+                "environment between in-process dbt invocations on different lakes")

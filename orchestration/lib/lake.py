@@ -274,27 +274,39 @@ def memory_limit(home: Home, env: Mapping[str, str] | None = None) -> str:
     return (home.duckdb_memory_limit or env.get(MEMORY_LIMIT_ENV) or "").strip() or DEFAULT_MEMORY_LIMIT
 
 
+def connect_options(home: Home) -> dict[str, str]:
+    """The options a lake session's ``duckdb.connect`` takes: they cannot change once the session is used (DuckDB
+    refuses another temp directory then). dbt's connection takes the same (``orchestration.lib.dbt_lake``)."""
+    return {"memory_limit": memory_limit(home), "temp_directory": str(home.root / ".duckdb_tmp")}
+
+
+def attach(con: duckdb.DuckDBPyConnection, home: Home, config: LakeConfig, *, read_only: bool = False) -> None:
+    """``prepare`` ``con``, make the local data directory, and ATTACH the lake as ``lake`` (a ``LakeError`` naming
+    the lake if it cannot be attached). Every lake session goes through here, dbt's included."""
+    prepare(con, home, config)
+    if not config.data_path.startswith("s3://"):
+        Path(config.data_path).mkdir(parents=True, exist_ok=True)
+    try:
+        con.execute(config.attach_sql(read_only=read_only))
+    except duckdb.Error as exc:
+        raise LakeError(f"cannot attach the lake {config.describe()}: {exc}") from exc
+
+
 def connect(home: Home | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB session with the lake attached as ``lake`` and selected with ``USE``."""
     home = home or Home.resolve()
     config = lake_config(home)
     if read_only and config.is_sqlite and not config.sqlite_file.exists():
         raise LakeError(f"no lake at {config.sqlite_file}: load some charts first (chartlake import / demo)")
-    if not config.data_path.startswith("s3://"):
-        Path(config.data_path).mkdir(parents=True, exist_ok=True)
-    limit = memory_limit(home)
+    options = connect_options(home)
     try:
-        con = duckdb.connect(":memory:", config={"memory_limit": limit,
-                                                 "temp_directory": str(home.root / ".duckdb_tmp")})
+        con = duckdb.connect(":memory:", config=options)
     except duckdb.Error as exc:
         source = "the configured memory limit" if home.duckdb_memory_limit else MEMORY_LIMIT_ENV
-        raise LakeError(f"{source}={limit!r} is not a DuckDB memory limit (e.g. 2GB, 512MB): {exc}") from None
+        raise LakeError(f"{source}={options['memory_limit']!r} is not a DuckDB memory limit (e.g. 2GB, 512MB): "
+                        f"{exc}") from None
     try:
-        prepare(con, home, config)
-        try:
-            con.execute(config.attach_sql(read_only=read_only))
-        except duckdb.Error as exc:
-            raise LakeError(f"cannot attach the lake {config.describe()}: {exc}") from exc
+        attach(con, home, config, read_only=read_only)
         con.execute(f"USE {LAKE_ALIAS}")
     except Exception:
         con.close()

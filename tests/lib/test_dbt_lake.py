@@ -118,5 +118,9 @@ def test_a_reused_connection_refuses_another_home(tmp_path, monkeypatch):
 
 
 def test_the_default_home_is_the_projects_data_directory(monkeypatch):
+    from dbt.adapters.duckdb.environments import Environment
+
     monkeypatch.delenv("CHARTLAKE_HOME", raising=False)
-    assert dbt_lake.home_from_env().root == (DBT_PROJECT_DIR / ".." / "data").resolve()
+    (plugin,) = Environment.initialize_plugins(_dbt_credentials({})).values()
+    assert isinstance(plugin, dbt_lake.Plugin)
+    assert plugin.home.root == (DBT_PROJECT_DIR / ".." / "data").resolve()
